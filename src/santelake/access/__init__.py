@@ -1,0 +1,1 @@
+"""How people reach the lake: Keycloak tokens and Trino queries."""

@@ -1,0 +1,66 @@
+"""Access tokens from Keycloak.
+
+Researchers on a terminal use the device authorization grant (``device_login``). The
+password grant (``dev_token``) exists only for the local dev users and tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import requests
+
+from santelake.errors import SantelakeError
+from santelake.render.keycloak import CLI_CLIENT
+from santelake.runtime import devusers
+from santelake.runtime.layout import Layout
+
+
+def _endpoint(layout: Layout, name: str) -> str:
+    return f"{layout.keycloak_issuer}/protocol/openid-connect/{name}"
+
+
+def dev_token(layout: Layout, user: str) -> str:
+    """An access token for a dev user, by the password grant."""
+    passwords = devusers.passwords(layout)
+    if user not in passwords:
+        raise SantelakeError(f"no dev user {user!r}; known: {', '.join(sorted(passwords))}")
+    response = requests.post(
+        _endpoint(layout, "token"),
+        data={"grant_type": "password", "client_id": CLI_CLIENT, "username": user, "password": passwords[user],
+              "scope": "openid"},
+        verify=str(layout.tls.ca_cert), timeout=10,
+    )
+    if response.status_code != 200:
+        raise SantelakeError(f"Keycloak refused a token for {user!r}: HTTP {response.status_code} {response.text}")
+    return str(response.json()["access_token"])
+
+
+def device_login(layout: Layout, show: Callable[[str], None] = print) -> str:
+    """The device authorization grant: show a URL and code, wait for the user to approve."""
+    verify = str(layout.tls.ca_cert)
+    start = requests.post(_endpoint(layout, "auth/device"), data={"client_id": CLI_CLIENT, "scope": "openid"},
+                          verify=verify, timeout=10)
+    if start.status_code != 200:
+        raise SantelakeError(f"Keycloak refused the device login: HTTP {start.status_code} {start.text}")
+    grant = start.json()
+    show(f"Open {grant['verification_uri_complete']} and approve the code {grant['user_code']}")
+    interval = int(grant.get("interval", 5))
+    deadline = time.monotonic() + int(grant.get("expires_in", 600))
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        poll = requests.post(
+            _endpoint(layout, "token"),
+            data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": CLI_CLIENT,
+                  "device_code": grant["device_code"]},
+            verify=verify, timeout=10,
+        )
+        if poll.status_code == 200:
+            return str(poll.json()["access_token"])
+        error = poll.json().get("error")
+        if error == "slow_down":
+            interval += 5
+        elif error != "authorization_pending":
+            raise SantelakeError(f"device login failed: {poll.text}")
+    raise SantelakeError("device login expired before it was approved")

@@ -1,0 +1,111 @@
+"""The ``santelake`` command: thin; each subcommand calls the package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from santelake.config import load_settings
+from santelake.errors import SantelakeError
+from santelake.runtime.layout import Layout
+
+
+def _layout(args: argparse.Namespace) -> Layout:
+    return Layout(load_settings({"state_dir": args.state_dir}))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from santelake.runtime import stack
+
+    layout = _layout(args)
+    stack.up(layout, only=tuple(args.only or ()))
+    if args.only:
+        return 0
+    from santelake import demo
+
+    demo.load(layout)
+    print(demo.answer(layout))
+    _print_status(layout)
+    print(f"\nLogs: {layout.logs}   Dev users' passwords: {layout.users_file}")
+    return 0
+
+
+def _print_status(layout: Layout) -> bool:
+    from santelake.runtime import stack
+
+    all_ok = True
+    print(f"{'service':10} {'health':8} {'pid':>8}  url / detail")
+    for st in stack.status(layout):
+        pids = ",".join(str(p) if p else "-" for p in st.pids) or "-"
+        print(f"{st.name:10} {'healthy' if st.healthy else 'DOWN':8} {pids:>8}  {st.url}  {st.detail}")
+        all_ok &= st.healthy
+    return all_ok
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    return 0 if _print_status(_layout(args)) else 1
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from santelake.runtime import stack
+
+    stack.down(_layout(args))
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from santelake.access.token import dev_token, device_login
+
+    layout = _layout(args)
+    token = device_login(layout, show=lambda m: print(m, file=sys.stderr)) if args.device \
+        else dev_token(layout, args.user)
+    print(token)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from santelake.access import query
+    from santelake.access.token import dev_token
+
+    layout = _layout(args)
+    names, rows = query.run(layout, dev_token(layout, args.user), args.sql)
+    print(query.format_table(names, rows))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="santelake", description=__doc__)
+    top.add_argument("--state-dir", help="state and logs directory (default .santelake, env SANTELAKE_STATE_DIR)")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the local platform, load the demo data and answer a query")
+    up.add_argument("--only", nargs="*", help="start only these services (no demo)")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("status", help="each service's health, pid and URL").set_defaults(func=cmd_status)
+    sub.add_parser("down", help="stop every service, keeping all data").set_defaults(func=cmd_down)
+
+    token = sub.add_parser("token", help="print an access token (for trino --access-token)")
+    who = token.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="a local dev user (password grant, dev only)")
+    who.add_argument("--device", action="store_true", help="log in with the device authorization grant")
+    token.set_defaults(func=cmd_token)
+
+    q = sub.add_parser("query", help="run SQL on Trino as a user and print the result")
+    q.add_argument("sql")
+    q.add_argument("--user", required=True)
+    q.set_defaults(func=cmd_query)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SantelakeError as exc:
+        print(f"santelake: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Who may see what: policy data and the rules compiled from it."""

@@ -1,0 +1,174 @@
+"""Trino configuration: node, JVM, server, Iceberg catalog, access control and groups.
+
+The same functions feed the local runtime (files under ``<state>/trino/etc``) and the Helm
+chart (``santelake render``), so both run one configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from santelake.render.properties import to_properties
+
+# Environment variables the Trino process must carry; the files only reference them.
+ENV_SHARED_SECRET = "SANTELAKE_TRINO_SHARED_SECRET"
+ENV_CATALOG_PASSWORD = "SANTELAKE_TRINO_CATALOG_PASSWORD"
+ENV_S3_ACCESS_KEY = "SANTELAKE_TRINO_S3_ACCESS_KEY"
+ENV_S3_SECRET_KEY = "SANTELAKE_TRINO_S3_SECRET_KEY"
+
+# Only these plugins are unpacked: the catalog, the file group provider, the audit sink.
+PLUGINS = ("iceberg", "password-authenticators", "http-event-listener")
+
+CATALOG_FILE = "catalog/iceberg.properties"
+RULES_FILE = "rules.json"
+GROUP_FILE = "groups.txt"
+
+
+@dataclass(frozen=True)
+class TrinoParams:
+    etc_dir: str
+    node_id: str
+    environment: str
+    bind_ip: str
+    internal_address: str
+    http_port: int
+    https_port: int
+    keystore_path: str
+    truststore_path: str
+    jwks_ca_path: str
+    issuer: str
+    audience: str
+    catalog_name: str
+    catalog_jdbc_url: str
+    catalog_user: str
+    warehouse: str
+    s3_endpoint: str
+    heap: str = "2G"
+    log_path: str = ""
+    coordinator: bool = True
+    include_coordinator: bool = True
+    discovery_uri: str = ""
+
+
+def node_properties(p: TrinoParams, data_dir: str) -> str:
+    return to_properties({
+        "node.environment": p.environment,
+        "node.id": p.node_id,
+        "node.data-dir": data_dir,
+        "node.bind-ip": p.bind_ip,
+        "node.internal-address": p.internal_address,
+    })
+
+
+def jvm_config(p: TrinoParams) -> str:
+    options = [
+        "-server",
+        f"-Xmx{p.heap}",
+        "-XX:InitialRAMPercentage=10",
+        "-XX:+UseG1GC",
+        "-XX:G1HeapRegionSize=32M",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-XX:+HeapDumpOnOutOfMemoryError",
+        "-XX:-OmitStackTraceInFastThrow",
+        "-XX:ReservedCodeCacheSize=256M",
+        "-XX:PerMethodRecompilationCutoff=10000",
+        "-XX:PerBytecodeRecompilationCutoff=10000",
+        "-Djdk.attach.allowAttachSelf=true",
+        "-Djdk.nio.maxCachedBufferSize=2000000",
+        "-Dfile.encoding=UTF-8",
+        # The S3 client verifies the object store against the platform CA only; the store holds
+        # public certificates and no MAC, so it needs no password.
+        f"-Djavax.net.ssl.trustStore={p.truststore_path}",
+        "-Djavax.net.ssl.trustStoreType=PKCS12",
+    ]
+    return "\n".join(options) + "\n"
+
+
+def config_properties(p: TrinoParams) -> str:
+    discovery = p.discovery_uri or f"http://{p.internal_address}:{p.http_port}"
+    values: dict[str, str | int | bool] = {
+        "coordinator": p.coordinator,
+        "http-server.http.port": p.http_port,
+        "discovery.uri": discovery,
+        "internal-communication.shared-secret": f"${{ENV:{ENV_SHARED_SECRET}}}",
+        "query.max-memory": "1GB",
+        "query.max-memory-per-node": "512MB",
+    }
+    if p.log_path:
+        values["log.path"] = p.log_path
+    if p.coordinator:
+        values |= {
+            "node-scheduler.include-coordinator": p.include_coordinator,
+            "http-server.https.enabled": True,
+            "http-server.https.port": p.https_port,
+            "http-server.https.keystore.path": p.keystore_path,
+            "http-server.authentication.type": "JWT",
+            "http-server.authentication.jwt.key-file": f"{p.issuer}/protocol/openid-connect/certs",
+            "http-server.authentication.jwt.required-issuer": p.issuer,
+            "http-server.authentication.jwt.required-audience": p.audience,
+            "http-server.authentication.jwt.principal-field": "preferred_username",
+            "jwk.http-client.trust-store-path": p.jwks_ca_path,
+            "web-ui.enabled": False,
+            "access-control.config-files": f"{p.etc_dir}/access-control.properties",
+        }
+    return to_properties(values)
+
+
+def log_properties() -> str:
+    return to_properties({"io.trino": "INFO"})
+
+
+def access_control_properties(p: TrinoParams) -> str:
+    return to_properties({
+        "access-control.name": "file",
+        "security.config-file": f"{p.etc_dir}/{RULES_FILE}",
+        "security.refresh-period": "5s",
+    })
+
+
+def group_provider_properties(p: TrinoParams) -> str:
+    return to_properties({
+        "group-provider.name": "file",
+        "file.group-file": f"{p.etc_dir}/{GROUP_FILE}",
+        "file.refresh-period": "5s",
+    })
+
+
+def iceberg_catalog(p: TrinoParams) -> str:
+    return to_properties({
+        "connector.name": "iceberg",
+        "iceberg.catalog.type": "jdbc",
+        "iceberg.jdbc-catalog.catalog-name": p.catalog_name,
+        "iceberg.jdbc-catalog.driver-class": "org.postgresql.Driver",
+        "iceberg.jdbc-catalog.connection-url": p.catalog_jdbc_url,
+        "iceberg.jdbc-catalog.connection-user": p.catalog_user,
+        "iceberg.jdbc-catalog.connection-password": f"${{ENV:{ENV_CATALOG_PASSWORD}}}",
+        "iceberg.jdbc-catalog.default-warehouse-dir": p.warehouse,
+        "iceberg.file-format": "PARQUET",
+        "fs.native-s3.enabled": True,
+        "s3.endpoint": p.s3_endpoint,
+        "s3.region": "us-east-1",
+        "s3.path-style-access": True,
+        "s3.aws-access-key": f"${{ENV:{ENV_S3_ACCESS_KEY}}}",
+        "s3.aws-secret-key": f"${{ENV:{ENV_S3_SECRET_KEY}}}",
+    })
+
+
+def etc_files(p: TrinoParams, data_dir: str, rules_json: str, groups: str) -> dict[str, str]:
+    """Every file of Trino's etc directory, by relative path."""
+    files = {
+        "node.properties": node_properties(p, data_dir),
+        "jvm.config": jvm_config(p),
+        "config.properties": config_properties(p),
+        "log.properties": log_properties(),
+        CATALOG_FILE: iceberg_catalog(p),
+    }
+    if p.coordinator:
+        files |= {
+            "access-control.properties": access_control_properties(p),
+            "group-provider.properties": group_provider_properties(p),
+            RULES_FILE: rules_json,
+            GROUP_FILE: groups,
+        }
+    return files

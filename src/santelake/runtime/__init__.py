@@ -1,0 +1,1 @@
+"""Running santelake on one machine: artifacts, secrets, certificates and service processes."""

@@ -1,0 +1,59 @@
+"""Generated secrets, one 0600 file each under ``<state>/secrets``.
+
+A secret is made once, on first use, and read back afterwards; nothing defaults to an
+empty string. An operator may provide a secret instead through ``SANTELAKE_SECRET_<NAME>``
+(the value) or ``SANTELAKE_SECRET_<NAME>_FILE`` (a path), which wins over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+from collections.abc import Callable
+from pathlib import Path
+
+from santelake.errors import ConfigError
+
+
+def _env_name(name: str) -> str:
+    return "SANTELAKE_SECRET_" + name.upper().replace("-", "_")
+
+
+class SecretStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+    def get(self, name: str, *, length: int = 32, generate: Callable[[], str] | None = None) -> str:
+        """The secret called ``name``, generating it the first time (``generate`` picks the form)."""
+        env_key = _env_name(name)
+        if env_key in os.environ:
+            return _require(os.environ[env_key], env_key)
+        if env_key + "_FILE" in os.environ:
+            source = Path(os.environ[env_key + "_FILE"])
+            return _require(source.read_text(encoding="utf-8").strip(), str(source))
+        path = self.path(name)
+        if path.exists():
+            return _require(path.read_text(encoding="utf-8").strip(), str(path))
+        value = generate() if generate is not None else _random.token_urlsafe(length)
+        write_private(path, value + "\n")
+        return value
+
+
+def _require(value: str, origin: str) -> str:
+    if not value:
+        raise ConfigError(f"{origin}: secret is empty; give it a value or remove it to have one generated")
+    return value
+
+
+def write_private(path: Path, content: str | bytes) -> None:
+    """Write a file only its owner can read, creating its directory 0700."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)

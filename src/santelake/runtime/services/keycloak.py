@@ -1,0 +1,120 @@
+"""Keycloak: identity for researchers and staff, realm ``santelake``.
+
+Unpacked from the verified Maven Central distribution, built once for PostgreSQL, run in
+production mode on HTTPS (loopback only, local cache, no clustering). The realm is imported
+at start; dev users are created through the admin API with generated passwords.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from santelake.policy.baseline import GROUPS
+from santelake.render.keycloak import realm_json
+from santelake.runtime import devusers
+from santelake.runtime.artifacts import KEYCLOAK, fetch_maven
+from santelake.runtime.java import find_java_home
+from santelake.runtime.layout import REALM, TRINO_AUDIENCE
+from santelake.runtime.process import ProcessSpec, run_checked
+from santelake.runtime.services.base import Health, Service
+from santelake.runtime.services.postgres import role_password_key
+
+ADMIN_USER = "santelake-admin"
+BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=false", "--cache=local",
+                 "--features-disabled=update-email")
+
+
+class Keycloak(Service):
+    name = "keycloak"
+    port_keys = ("keycloak", "keycloak-management")
+
+    @property
+    def home(self) -> Path:
+        return self.layout.opt / f"keycloak-{KEYCLOAK.version}"
+
+    def _env(self) -> dict[str, str]:
+        s = self.layout.settings
+        tls = self.layout.tls
+        java_home = find_java_home(s.java_home)
+        return {
+            "PATH": f"{java_home}/bin:" + os.environ.get("PATH", "/usr/bin:/bin"),
+            "JAVA_HOME": str(java_home),
+            "JAVA_OPTS_KC_HEAP": f"-Xms128m -Xmx{s.keycloak_heap}",
+            "KC_DB": "postgres",
+            "KC_DB_URL": (f"jdbc:postgresql://{s.hostname}:{s.postgres_port}/keycloak"
+                          f"?sslmode=verify-full&sslrootcert={tls.ca_cert}"),
+            "KC_DB_USERNAME": "keycloak",
+            "KC_DB_PASSWORD": self.layout.secrets.get(role_password_key("keycloak")),
+            "KC_HOSTNAME": self.url,
+            "KC_HTTP_ENABLED": "false",
+            "KC_HTTP_HOST": s.bind_host,
+            "KC_HTTPS_PORT": str(s.keycloak_port),
+            "KC_HTTPS_CERTIFICATE_FILE": str(tls.server_cert),
+            "KC_HTTPS_CERTIFICATE_KEY_FILE": str(tls.server_key),
+            "KC_HTTP_MANAGEMENT_PORT": str(s.keycloak_management_port),
+            "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USER,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": self.layout.secrets.get("keycloak-admin-password"),
+            "KC_LOG": "console",
+        }
+
+    def prepare(self) -> None:
+        if not (self.home / "bin" / "kc.sh").exists():
+            archive = fetch_maven(KEYCLOAK, self.layout.settings.cache_dir)
+            self.layout.opt.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(archive) as bundle:
+                bundle.extractall(self.layout.opt)
+            for script in (self.home / "bin").glob("*.sh"):
+                script.chmod(0o755)
+        import_dir = self.home / "data" / "import"
+        import_dir.mkdir(parents=True, exist_ok=True)
+        (import_dir / f"{REALM}-realm.json").write_text(
+            realm_json(REALM, TRINO_AUDIENCE, GROUPS, allow_password_grant=True)
+        )
+        marker = self.home / ".santelake-build"
+        wanted = hashlib.sha256(" ".join(BUILD_OPTIONS).encode()).hexdigest()
+        if not marker.exists() or marker.read_text().strip() != wanted:
+            run_checked([str(self.home / "bin" / "kc.sh"), "build", *BUILD_OPTIONS], "keycloak build",
+                        env=self._env(), cwd=self.home)
+            marker.write_text(wanted + "\n")
+
+    def processes(self) -> list[ProcessSpec]:
+        command = [str(self.home / "bin" / "kc.sh"), "start", "--optimized", "--import-realm"]
+        return [self.spec(command, self._env(), cwd=self.home)]
+
+    def health(self) -> Health:
+        s = self.layout.settings
+        status, body = self.https_get(f"https://{s.hostname}:{s.keycloak_management_port}/health/ready")
+        detail = f"HTTP {status}" if status else body.decode(errors="replace")
+        return Health(status == 200, detail)
+
+    def admin(self) -> Any:
+        from keycloak import KeycloakAdmin
+
+        return KeycloakAdmin(
+            server_url=self.url + "/", username=ADMIN_USER,
+            password=self.layout.secrets.get("keycloak-admin-password"),
+            realm_name=REALM, user_realm_name="master", verify=str(self.layout.tls.ca_cert),
+        )
+
+    def after_start(self) -> None:
+        admin = self.admin()
+        groups = {g["name"]: g["id"] for g in admin.get_groups()}
+        for group in GROUPS:
+            if group not in groups:
+                groups[group] = admin.create_group({"name": group})
+        for user, password in devusers.passwords(self.layout).items():
+            user_id = admin.get_user_id(user)
+            if user_id is None:
+                user_id = admin.create_user({
+                    "username": user, "enabled": True, "emailVerified": True,
+                    "firstName": user.title(), "lastName": "Dev", "email": f"{user}@santelake.invalid",
+                })
+            admin.set_user_password(user_id, password, temporary=False)
+            current = {g["name"] for g in admin.get_user_groups(user_id)}
+            for group in devusers.DEV_USERS[user]:
+                if group not in current:
+                    admin.group_user_add(user_id, groups[group])

