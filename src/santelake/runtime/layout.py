@@ -79,9 +79,9 @@ class Layout:
             f"?sslmode=verify-full&sslrootcert={self.tls.ca_cert}"
         )
 
-    def postgres_sqlalchemy_url(self, role: str, password: str, database: str) -> str:
+    def postgres_sqlalchemy_url(self, role: str, password: str, database: str, driver: str = "psycopg2") -> str:
         s = self.settings
         return (
-            f"postgresql+psycopg2://{role}:{password}@{s.hostname}:{s.postgres_port}/{database}"
+            f"postgresql+{driver}://{role}:{password}@{s.hostname}:{s.postgres_port}/{database}"
             f"?sslmode=verify-full&sslrootcert={self.tls.ca_cert}"
         )

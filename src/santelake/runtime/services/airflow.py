@@ -50,8 +50,11 @@ class Airflow(Service):
             "AIRFLOW__CORE__FERNET_KEY": self.layout.secrets.get("airflow-fernet-key", generate=_fernet_key),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            # psycopg 3 serves both Airflow's sync and async engines, with libpq's TLS options.
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.layout.postgres_sqlalchemy_url(
-                "airflow", password, "airflow"),
+                "airflow", password, "airflow", driver="psycopg"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": self.layout.postgres_sqlalchemy_url(
+                "airflow", password, "airflow", driver="psycopg"),
             "AIRFLOW__API__HOST": s.bind_host,
             "AIRFLOW__API__PORT": str(s.airflow_port),
             "AIRFLOW__API__WORKERS": "1",
@@ -84,7 +87,8 @@ class Airflow(Service):
         env = self._env()
         return [
             self.spec([self.airflow_bin, "dag-processor"], env, suffix="dag-processor"),
-            self.spec([self.airflow_bin, "scheduler"], env, suffix="scheduler"),
+            # The worker log server binds every interface; logs are local files here anyway.
+            self.spec([self.airflow_bin, "scheduler", "--skip-serve-logs"], env, suffix="scheduler"),
             self.spec([self.airflow_bin, "api-server"], env, suffix="api-server"),
         ]
 

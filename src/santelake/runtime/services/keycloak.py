@@ -24,8 +24,7 @@ from santelake.runtime.services.base import Health, Service
 from santelake.runtime.services.postgres import role_password_key
 
 ADMIN_USER = "santelake-admin"
-BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=false", "--cache=local",
-                 "--features-disabled=update-email")
+BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=false")
 
 
 class Keycloak(Service):
@@ -59,6 +58,8 @@ class Keycloak(Service):
             "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USER,
             "KC_BOOTSTRAP_ADMIN_PASSWORD": self.layout.secrets.get("keycloak-admin-password"),
             "KC_LOG": "console",
+            # One node: no JGroups cluster, which would listen on every interface.
+            "KC_CACHE": "local",
         }
 
     def prepare(self) -> None:

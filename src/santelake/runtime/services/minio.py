@@ -103,6 +103,7 @@ class Minio(Service):
     def after_start(self) -> None:
         import urllib3
         from minio.credentials.providers import StaticProvider
+        from minio.error import MinioAdminException
         from minio.minioadmin import MinioAdmin
 
         client = self.client()
@@ -119,4 +120,9 @@ class Minio(Service):
             policy_name = f"santelake-{account}"
             admin.policy_add(policy_name, policy=bucket_policy(buckets))
             admin.user_add(access, secret)
-            admin.attach_policy([policy_name], user=access)
+            try:
+                admin.attach_policy([policy_name], user=access)
+            except MinioAdminException as exc:
+                # Attaching twice is refused, not ignored; an attached policy is what we want.
+                if "XMinioAdminPolicyChangeAlreadyApplied" not in str(exc):
+                    raise

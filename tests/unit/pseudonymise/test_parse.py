@@ -1,0 +1,95 @@
+"""Raw text to typed values: impossible dates and malformed numbers are named by row."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from santelake.pseudonymise import (
+    InvalidValuesError,
+    normalise_pipe_list,
+    parse_date_ddmmyyyy,
+    parse_date_iso,
+    parse_decimal,
+)
+
+
+def test_ddmmyyyy_dates() -> None:
+    values = pa.array(["31011980", "29022000", None, "", " 01121999 "])
+
+    assert parse_date_ddmmyyyy(values).to_pylist() == [
+        date(1980, 1, 31),
+        date(2000, 2, 29),
+        None,
+        None,
+        date(1999, 12, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    "impossible",
+    ["31021980", "29021900", "00011990", "01131990", "32011990", "1011990", "0101199O", "01-01-1990"],
+)
+def test_impossible_ddmmyyyy_date_names_its_row(impossible: str) -> None:
+    values = pa.array(["01011990", None, impossible])
+
+    with pytest.raises(InvalidValuesError) as caught:
+        parse_date_ddmmyyyy(values)
+
+    assert caught.value.rows == (2,)
+    assert "row(s) 2:" in str(caught.value)
+    assert impossible not in str(caught.value)
+
+
+def test_every_bad_row_is_listed() -> None:
+    values = pa.array(["31021980"] * 12 + ["01011990"])
+
+    with pytest.raises(InvalidValuesError) as caught:
+        parse_date_ddmmyyyy(values)
+
+    assert caught.value.rows == tuple(range(12))
+    assert "12 invalid value(s) at row(s) 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 2 more" in str(caught.value)
+
+
+def test_typed_dates_pass_through() -> None:
+    values = pa.array([date(2020, 1, 2), None])
+
+    assert parse_date_ddmmyyyy(values).to_pylist() == [date(2020, 1, 2), None]
+
+
+def test_iso_dates() -> None:
+    assert parse_date_iso(pa.array(["2024-02-29", None])).to_pylist() == [date(2024, 2, 29), None]
+    with pytest.raises(InvalidValuesError) as caught:
+        parse_date_iso(pa.array(["2023-02-29", "2023-2-1", "2023-01-01"]))
+    assert caught.value.rows == (0, 1)
+
+
+def test_decimals_with_point_or_comma() -> None:
+    values = pa.array(["12.30", "4,5", "-1", "0.07", None, ""])
+
+    assert parse_decimal(values, 12, 2).to_pylist() == [
+        Decimal("12.30"),
+        Decimal("4.50"),
+        Decimal("-1.00"),
+        Decimal("0.07"),
+        None,
+        None,
+    ]
+
+
+def test_malformed_decimals_name_their_rows() -> None:
+    values = pa.array(["1.234", "12.3", "abc", "1e3", "12345678901"])
+
+    with pytest.raises(InvalidValuesError) as caught:
+        parse_decimal(values, 12, 2)
+
+    assert caught.value.rows == (0, 2, 3, 4)
+
+
+def test_pipe_list_is_normalised() -> None:
+    values = pa.array(["E119|I10", " E119 || I10 |", "", "|", None, "I210"])
+
+    assert normalise_pipe_list(values).to_pylist() == ["E119|I10", "E119|I10", None, None, None, "I210"]

@@ -1,0 +1,56 @@
+from santelake.render import trino
+from santelake.render.properties import to_properties
+
+PARAMS = trino.TrinoParams(
+    etc_dir="/etc/trino", node_id="n1", environment="test", bind_ip="127.0.0.1", internal_address="127.0.0.1",
+    http_port=8080, https_port=8443, keystore_path="/tls/bundle.pem", truststore_path="/tls/trust.p12",
+    jwks_ca_path="/tls/ca.pem", issuer="https://kc:8443/realms/santelake", audience="trino",
+    catalog_name="santelake", catalog_jdbc_url="jdbc:postgresql://db/cat?sslmode=verify-full", catalog_user="cat",
+    warehouse="s3://wh/", s3_endpoint="https://s3:9000",
+)
+
+
+def _props(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def test_coordinator_requires_jwt_over_https_from_keycloak() -> None:
+    config = _props(trino.config_properties(PARAMS))
+    assert config["http-server.https.enabled"] == "true"
+    assert config["http-server.authentication.type"] == "JWT"
+    assert config["http-server.authentication.jwt.key-file"] == (
+        "https://kc:8443/realms/santelake/protocol/openid-connect/certs")
+    assert config["http-server.authentication.jwt.required-audience"] == "trino"
+    assert config["http-server.authentication.jwt.required-issuer"] == PARAMS.issuer
+    assert config["http-server.authentication.jwt.principal-field"] == "preferred_username"
+    assert config["internal-communication.shared-secret"] == "${ENV:SANTELAKE_TRINO_SHARED_SECRET}"
+
+
+def test_no_secret_value_is_written_only_references() -> None:
+    catalog = _props(trino.iceberg_catalog(PARAMS))
+    for key in ("iceberg.jdbc-catalog.connection-password", "s3.aws-access-key", "s3.aws-secret-key"):
+        assert catalog[key].startswith("${ENV:")
+    assert catalog["iceberg.jdbc-catalog.catalog-name"] == "santelake"
+    assert catalog["iceberg.catalog.type"] == "jdbc"
+
+
+def test_node_binds_loopback_and_worker_has_no_security_files() -> None:
+    node = _props(trino.node_properties(PARAMS, "/data"))
+    assert node["node.bind-ip"] == "127.0.0.1"
+    files = trino.etc_files(PARAMS, "/data", "{}", "")
+    assert {"access-control.properties", "rules.json", "groups.txt"} <= set(files)
+    from dataclasses import replace
+
+    worker = trino.etc_files(replace(PARAMS, coordinator=False), "/data", "{}", "")
+    assert "rules.json" not in worker
+    assert "http-server.authentication.type" not in worker["config.properties"]
+
+
+def test_properties_are_sorted_and_reject_newlines() -> None:
+    assert to_properties({"b": 1, "a": True}) == "a=true\nb=1\n"
+    try:
+        to_properties({"a": "x\ny"})
+    except ValueError as exc:
+        assert "'a'" in str(exc)
+    else:
+        raise AssertionError("a newline in a value must be refused")
