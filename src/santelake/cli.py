@@ -6,9 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import importlib
+
 from santelake.config import load_settings
 from santelake.errors import SantelakeError
 from santelake.runtime.layout import Layout
+
+
+def layout_from(args: argparse.Namespace) -> Layout:
+    """The installation named by the global options; for command modules too."""
+    return _layout(args)
 
 
 def _layout(args: argparse.Namespace) -> Layout:
@@ -74,6 +81,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+# Modules that add subcommands: each has `register(subparsers)`, and sets `func` on its parsers.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="santelake", description=__doc__)
     top.add_argument("--state-dir", help="state and logs directory (default .santelake, env SANTELAKE_STATE_DIR)")
@@ -95,6 +106,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("sql")
     q.add_argument("--user", required=True)
     q.set_defaults(func=cmd_query)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return top
 
 
