@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
-
-import importlib
 
 from santelake.config import load_settings
 from santelake.errors import SantelakeError
@@ -85,6 +84,18 @@ def cmd_query(args: argparse.Namespace) -> int:
 COMMAND_MODULES: tuple[str, ...] = ()
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from santelake.synth import synthesize
+
+    report = synthesize(Path(args.out), scale=args.scale, seed=args.seed)
+    for item in report.files:
+        print(f"{item.table:24} {item.rows:>12,} rows  {item.path}")
+    print(f"{report.rows:,} rows in {report.seconds:.1f}s")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="santelake", description=__doc__)
     top.add_argument("--state-dir", help="state and logs directory (default .santelake, env SANTELAKE_STATE_DIR)")
@@ -106,6 +117,11 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("sql")
     q.add_argument("--user", required=True)
     q.set_defaults(func=cmd_query)
+    synth = sub.add_parser("synth", help="write synthetic SNDS-like source extracts (deterministic per seed)")
+    synth.add_argument("--scale", type=int, required=True, help="number of persons")
+    synth.add_argument("--seed", type=int, default=1)
+    synth.add_argument("--out", required=True, help="output directory")
+    synth.set_defaults(func=cmd_synth)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
     return top
