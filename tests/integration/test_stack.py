@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from santelake.demo import DEMO_NAMESPACE, DEMO_TABLE
 from santelake.lake.catalog import open_catalog
 from santelake.runtime import stack
 from santelake.runtime.layout import Layout
@@ -36,13 +35,13 @@ def test_up_twice_is_harmless(layout: Layout) -> None:
 
 
 def test_down_then_up_keeps_every_table_and_row(layout: Layout, sql: Any) -> None:
-    query = f"SELECT count(*), sum(stay_id) FROM iceberg.{DEMO_NAMESPACE}.{DEMO_TABLE}"
+    query = "SELECT count(*), count(DISTINCT person_id), max(discharge_date) FROM iceberg.snds.hospital_stays"
     before = sql("dana", query)
-    tables_before = sorted(open_catalog(layout).list_tables(DEMO_NAMESPACE))
+    tables_before = sorted(open_catalog(layout).list_tables("snds"))
     stack.down(layout, log=lambda _: None)
     assert not any(s.healthy for s in stack.status(layout))
     stack.up(layout, log=lambda _: None)
     assert sql("dana", query) == before
     assert before[0][0] > 0
     # A new catalog: the old one's pooled connections died with the database.
-    assert sorted(open_catalog(layout).list_tables(DEMO_NAMESPACE)) == tables_before
+    assert sorted(open_catalog(layout).list_tables("snds")) == tables_before

@@ -1,0 +1,277 @@
+"""Load one landed file into its table: check, pseudonymise, write-audit-publish, once.
+
+- Write: valid rows are appended inside one Iceberg transaction, in chunks of
+  ``flush_rows``, so memory stays bounded; nothing is visible until the commit.
+- Audit: rows that break a rule are set aside for quarantine; if their share passes the
+  table's threshold the transaction is dropped, nothing is published, and the file is
+  recorded as rejected with the reason.
+- Publish: one atomic commit of the table. Every snapshot carries the file's SHA-256, and
+  ``ops.ingested_files`` records it too, so a file is published at most once: a retry after
+  a crash at any step finds what was committed and finishes the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from santelake.ingest import source
+from santelake.ingest.errors import FileRejectedError
+from santelake.ingest.rules import KnownPersons, RowRule, table_rules
+from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_transforms
+from santelake.schema import TableSchema, ensure_table, to_arrow_schema
+
+SOURCE_HASH = "santelake.source-sha256"
+SOURCE_FILE = "santelake.source-file"
+PUBLISHED = "published"
+REJECTED = "rejected"
+DEFAULT_THRESHOLD = 0.05
+DEFAULT_FLUSH_ROWS = 500_000
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    file: str
+    sha256: str
+    status: str
+    rows_read: int
+    rows_published: int
+    rows_quarantined: int
+    message: str = ""
+
+
+@dataclass
+class _Quarantine:
+    rows: list[int] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(4 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _transform(batch: pa.RecordBatch, declared: TableSchema, pseudonymiser: Pseudonymiser,
+               bad: dict[int, str]) -> list[pa.Array]:
+    """Lake columns of ``batch``; rows whose raw value cannot be transformed land in ``bad``."""
+    arrays = []
+    for column in declared.lake_columns:
+        assert column.source is not None
+        raw = batch.column(column.source)
+        for _ in range(3):
+            try:
+                arrays.append(apply_transforms(column, raw, pseudonymiser))
+                break
+            except InvalidValuesError as exc:
+                mask = np.zeros(len(raw), dtype=bool)
+                mask[list(exc.rows)] = True
+                for row in exc.rows:
+                    bad.setdefault(row, f"{column.name}.format")
+                raw = pc.if_else(pa.array(mask), pa.nulls(len(raw), raw.type), raw)
+        else:
+            raise RuntimeError(f"{column.name}: values still invalid after nulling the rows reported")
+    return arrays
+
+
+def _raw_reference(batch: pa.RecordBatch, rows: Iterable[int], pseudonymiser: Pseudonymiser) -> list[str]:
+    """A pseudonymised fingerprint of each raw row: it finds the row again, it reveals nothing."""
+    columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+    return [pseudonymiser.pseudonymise("\x1f".join("" if c[r] is None else str(c[r]) for c in columns))
+            for r in rows]
+
+
+def _duplicates(lake: pa.Table, keys: tuple[str, ...], seen: set[int]) -> np.ndarray:
+    import pandas as pd
+
+    hashes = pd.util.hash_pandas_object(lake.select(list(keys)).to_pandas(), index=False).to_numpy()
+    dupes = np.zeros(len(hashes), dtype=bool)
+    for i, h in enumerate(hashes.tolist()):
+        if h in seen:
+            dupes[i] = True
+        else:
+            seen.add(h)
+    return dupes
+
+
+def _committed_snapshot(table: Any, sha256: str) -> Any | None:
+    for snapshot in table.metadata.snapshots:
+        summary = snapshot.summary
+        if summary is not None and summary.additional_properties.get(SOURCE_HASH) == sha256:
+            return snapshot
+    return None
+
+
+def _recorded(files_table: Any, sha256: str, target: str) -> dict[str, Any] | None:
+    # Both values are ours: a hex digest and a declared table name.
+    condition = f"file_sha256 == '{sha256}' AND target_table == '{target}'"
+    rows = files_table.scan(row_filter=condition).to_arrow().to_pylist()
+    return rows[0] if rows else None
+
+
+class Loader:
+    """Loads files into the lake through one catalog, with one pseudonymisation key."""
+
+    def __init__(self, catalog: Any, pseudonymiser: Pseudonymiser, schemas: dict[str, TableSchema], *,
+                 threshold: float = DEFAULT_THRESHOLD, flush_rows: int = DEFAULT_FLUSH_ROWS,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 after_step: Callable[[str], None] = lambda _: None) -> None:
+        self.catalog = catalog
+        self.pseudonymiser = pseudonymiser
+        self.schemas = schemas
+        self.threshold = threshold
+        self.flush_rows = flush_rows
+        self.clock = clock
+        # Called after each durable step; tests use it to kill the process at that point.
+        self.after_step = after_step
+
+    def _ops(self, name: str) -> Any:
+        return ensure_table(self.catalog, self.schemas[f"ops.{name}"])[0]
+
+    def known_persons(self) -> KnownPersons | None:
+        identifier = self.schemas["snds.beneficiaries"].identifier
+        if not self.catalog.table_exists(identifier):
+            return None
+        return KnownPersons(self.catalog.load_table(identifier).scan(selected_fields=("person_id",))
+                            .to_arrow()["person_id"])
+
+    def load(self, table_name: str, path: Path) -> LoadResult:
+        declared = self.schemas[table_name]
+        sha256 = file_sha256(path)
+        table, _ = ensure_table(self.catalog, declared)
+        files_table = self._ops("ingested_files")
+        quarantine_table = self._ops("quarantine")
+        record = _recorded(files_table, sha256, declared.full_name)
+        if record is not None:
+            return LoadResult(declared.full_name, path.name, sha256, "already-" + record["status"],
+                              0, 0, 0, f"{path.name} was already loaded ({record['status']} at {record['loaded_at']})")
+        done = _committed_snapshot(table, sha256)
+        if done is not None:
+            # Published before a crash that came before the record: record it, publish nothing again.
+            props = done.summary.additional_properties
+            result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, int(props["santelake.rows-read"]),
+                                int(props["santelake.rows-published"]), int(props["santelake.rows-quarantined"]))
+            self._record(files_table, result)
+            return result
+        persons = self.known_persons() if declared.name != "beneficiaries" else None
+        return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons)
+
+    def _load_new(self, declared: TableSchema, table: Any, quarantine_table: Any, files_table: Any, path: Path,
+                  sha256: str, persons: KnownPersons | None) -> LoadResult:
+        rules = table_rules(declared, persons)
+        schema = to_arrow_schema(declared)
+        keys = declared.identifier_fields or tuple(c.name for c in declared.lake_columns)
+        transaction = table.transaction()
+        quarantine = _Quarantine()
+        seen: set[int] = set()
+        buffer: list[pa.Table] = []
+        buffered = read = published = 0
+        appends = 0
+        for batch in source.batches(path, declared):
+            bad: dict[int, str] = {}
+            arrays = _transform(batch, declared, self.pseudonymiser, bad)
+            lake = pa.Table.from_arrays(arrays, names=[c.name for c in declared.lake_columns])
+            self._apply_rules(lake, rules, bad)
+            ok = np.ones(lake.num_rows, dtype=bool)
+            ok[list(bad)] = False
+            dupes = _duplicates(lake.filter(pa.array(ok)), keys, seen)
+            for index in np.flatnonzero(ok)[dupes]:
+                bad[int(index)] = "duplicate_row"
+                ok[index] = False
+            rows = sorted(bad)
+            quarantine.rows += [read + r + 1 for r in rows]
+            quarantine.rules += [bad[r] for r in rows]
+            quarantine.references += _raw_reference(batch, rows, self.pseudonymiser)
+            valid = lake.filter(pa.array(ok)).cast(schema)
+            buffer.append(valid)
+            buffered += valid.num_rows
+            read += batch.num_rows
+            if buffered >= self.flush_rows:
+                appends += self._append(transaction, buffer, sha256, path)
+                published += buffered
+                buffer, buffered = [], 0
+        share = len(quarantine) / read
+        if share > self.threshold:
+            message = (f"{path.name}: {len(quarantine)} of {read} rows ({share:.1%}) break a rule, above the "
+                       f"{self.threshold:.0%} threshold of {declared.full_name}; nothing published. "
+                       f"Rules broken: {_rule_counts(quarantine.rules)}")
+            result = LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine), message)
+            self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
+            self._record(files_table, result)
+            raise FileRejectedError(message)
+        published += buffered
+        summary = {"santelake.rows-read": str(read), "santelake.rows-published": str(published),
+                   "santelake.rows-quarantined": str(len(quarantine))}
+        self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
+        self.after_step("quarantine")
+        self._append(transaction, buffer or [pa.Table.from_pylist([], schema=schema)], sha256, path, summary)
+        transaction.commit_transaction()
+        self.after_step("publish")
+        result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, read, published, len(quarantine))
+        self._record(files_table, result)
+        self.after_step("record")
+        return result
+
+    @staticmethod
+    def _apply_rules(lake: pa.Table, rules: list[RowRule], bad: dict[int, str]) -> None:
+        for rule in rules:
+            for row in np.flatnonzero(np.asarray(rule.violations(lake).to_numpy(zero_copy_only=False), dtype=bool)):
+                bad.setdefault(int(row), rule.id)
+
+    @staticmethod
+    def _append(transaction: Any, buffer: list[pa.Table], sha256: str, path: Path,
+                summary: dict[str, str] | None = None) -> int:
+        properties = {SOURCE_HASH: sha256, SOURCE_FILE: path.name} | (summary or {})
+        transaction.append(pa.concat_tables(buffer), snapshot_properties=properties)
+        return 1
+
+    def _write_quarantine(self, quarantine_table: Any, declared: TableSchema, path: Path, sha256: str,
+                          quarantine: _Quarantine) -> None:
+        if not quarantine or _committed_snapshot(quarantine_table, sha256) is not None:
+            return
+        now = self.clock()
+        count = len(quarantine)
+        rows = pa.table({
+            "target_table": [declared.full_name] * count,
+            "source_file": [path.name] * count,
+            "file_sha256": [sha256] * count,
+            "row_number": pa.array(quarantine.rows, pa.int64()),
+            "rule": quarantine.rules,
+            "raw_reference": quarantine.references,
+            "pseudonym_key_id": [self.pseudonymiser.key_id] * count,
+            "loaded_at": pa.array([now] * count, pa.timestamp("us", tz="UTC")),
+        })
+        schema = to_arrow_schema(self.schemas["ops.quarantine"])
+        quarantine_table.append(rows.select(schema.names).cast(schema),
+                                snapshot_properties={SOURCE_HASH: sha256, SOURCE_FILE: path.name})
+
+    def _record(self, files_table: Any, result: LoadResult) -> None:
+        schema = to_arrow_schema(self.schemas["ops.ingested_files"])
+        row = {
+            "file_sha256": result.sha256, "file_name": result.file, "target_table": result.table,
+            "row_count": result.rows_published, "quarantined_count": result.rows_quarantined,
+            "status": result.status, "pseudonym_key_id": self.pseudonymiser.key_id, "loaded_at": self.clock(),
+        }
+        files_table.append(pa.Table.from_pylist([row]).select(schema.names).cast(schema))
+
+
+def _rule_counts(rules: list[str]) -> str:
+    counts: dict[str, int] = {}
+    for rule in rules:
+        counts[rule] = counts.get(rule, 0) + 1
+    return ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items(), key=lambda kv: -kv[1])[:8])

@@ -1,0 +1,129 @@
+"""Reading a landed file in Arrow record batches, as its schema file declares.
+
+CSV values are read as text (the schema's transforms parse them, so a bad value is a row to
+quarantine, not a crash); Parquet is read as written. Memory stays bounded by the block
+size, whatever the file's size. Every structural fault names the file, and the line where
+one is known.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from santelake.ingest.errors import SourceFileError
+from santelake.schema import SourceFormat, TableSchema
+
+BLOCK_BYTES = 16 << 20
+
+
+def _check_header(path: Path, found: list[str], declared: TableSchema) -> None:
+    expected = list(declared.raw_columns)
+    missing = [c for c in expected if c not in found]
+    unexpected = [c for c in found if c not in expected]
+    if len(found) == 1 and len(expected) > 1:
+        raise SourceFileError(
+            path, f"the header has one column ({found[0][:80]!r}); expected {len(expected)} separated by "
+            f"{declared.source.delimiter!r} (wrong delimiter?)" if declared.source else "", line=1)
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if unexpected:
+            parts.append(f"unexpected column(s) {', '.join(unexpected)}")
+        raise SourceFileError(path, "; ".join(parts) + f" (declared in {declared.path})", line=1)
+    if len(set(found)) != len(found):
+        raise SourceFileError(path, "a column name appears twice in the header", line=1)
+
+
+def _first_line(path: Path, encoding: str) -> str:
+    with path.open("rb") as handle:
+        raw = handle.readline(1 << 20)
+    if not raw:
+        raise SourceFileError(path, "the file is empty (not even a header)")
+    if not raw.endswith(b"\n") and len(raw) >= 1 << 20:
+        raise SourceFileError(path, "the header line is longer than 1 MiB", line=1)
+    try:
+        return raw.decode(encoding).rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise SourceFileError(path, f"the header is not valid {encoding} (byte {exc.start})", line=1) from exc
+
+
+_ARROW_ROW = re.compile(r"[Rr]ow #?(\d+)")
+
+
+def _arrow_line(exc: Exception) -> int | None:
+    match = _ARROW_ROW.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def csv_batches(path: Path, declared: TableSchema) -> Iterator[pa.RecordBatch]:
+    source = declared.source
+    assert source is not None and source.delimiter is not None
+    encoding = codecs.lookup(source.encoding or "utf-8").name
+    header = _first_line(path, encoding).split(source.delimiter)
+    _check_header(path, header, declared)
+    read = pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=encoding if encoding != "utf-8" else "utf8")
+    parse = pacsv.ParseOptions(delimiter=source.delimiter, newlines_in_values=False)
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header}, strings_can_be_null=True,
+        null_values=[""], check_utf8=True,
+    )
+    try:
+        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        raise SourceFileError(path, _explain(exc, encoding), line=_arrow_line(exc)) from exc
+    rows = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:
+            raise SourceFileError(path, _explain(exc, encoding), line=_arrow_line(exc)) from exc
+        rows += batch.num_rows
+        yield batch
+    if rows == 0:
+        raise SourceFileError(path, "the file has a header but no rows", line=2)
+
+
+def _explain(exc: Exception, encoding: str) -> str:
+    text = str(exc)
+    if "straddling" in text or "straddle" in text:
+        return f"a line is longer than the {BLOCK_BYTES >> 20} MiB read block (a corrupt or unsplit file?)"
+    if "UTF8" in text or "utf8" in text.lower():
+        return f"the file is not valid {encoding}: {text.splitlines()[0]}"
+    if "Expected" in text and "columns" in text:
+        return f"a row does not have the header's number of columns (truncated or wrong delimiter): {text}"
+    return text.splitlines()[0]
+
+
+def parquet_batches(path: Path, declared: TableSchema) -> Iterator[pa.RecordBatch]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceFileError(path, f"not a readable Parquet file: {exc}") from exc
+    _check_header(path, parquet.schema_arrow.names, declared)
+    if parquet.metadata.num_rows == 0:
+        raise SourceFileError(path, "the file has no rows")
+    try:
+        yield from parquet.iter_batches(batch_size=131_072)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceFileError(path, f"unreadable Parquet data: {exc}") from exc
+
+
+def batches(path: Path, declared: TableSchema) -> Iterator[pa.RecordBatch]:
+    """The raw record batches of ``path``; raises SourceFileError for a structural fault."""
+    if declared.source is None:
+        raise SourceFileError(path, f"{declared.full_name} has no source in {declared.path}")
+    if not path.is_file():
+        raise SourceFileError(path, "no such file")
+    if declared.source.format == SourceFormat.PARQUET:
+        return parquet_batches(path, declared)
+    return csv_batches(path, declared)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from santelake.ingest import runner
+from santelake.ingest.load import Loader
+from santelake.runtime.layout import Layout
+from santelake.synth import synthesize
+
+
+@pytest.fixture(scope="session")
+def extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic set of every source, shared read-only by the tests."""
+    out = tmp_path_factory.mktemp("extracts")
+    synthesize(out, scale=300, seed=99)
+    return out
+
+
+@pytest.fixture()
+def scratch(layout: Layout, catalog: Any, scratch_namespace: str) -> Iterator[tuple[Loader, str]]:
+    """A loader whose every table (sources and ops) lives in a namespace of its own."""
+    schemas = {}
+    for declared in runner.schemas().values():
+        moved = dataclasses.replace(declared, namespace=scratch_namespace)
+        schemas[f"{declared.namespace}.{declared.name}"] = moved
+    # Lookups by the declared names keep working; tables are created in the scratch namespace.
+    loader = Loader(catalog, runner.pseudonymiser(layout), schemas, flush_rows=200)
+    yield loader, scratch_namespace
