@@ -31,6 +31,7 @@ from santelake.schema import TableSchema, ensure_table, to_arrow_schema
 
 SOURCE_HASH = "santelake.source-sha256"
 SOURCE_FILE = "santelake.source-file"
+ROWS_READ = "santelake.rows-read"
 PUBLISHED = "published"
 REJECTED = "rejected"
 DEFAULT_THRESHOLD = 0.05
@@ -109,10 +110,11 @@ def _duplicates(lake: pa.Table, keys: tuple[str, ...], seen: set[int]) -> np.nda
     return dupes
 
 
-def _committed_snapshot(table: Any, sha256: str) -> Any | None:
+def _committed_snapshot(table: Any, sha256: str, *, final: bool = True) -> Any | None:
+    """The snapshot that published the file (the last of its transaction, which carries the counts)."""
     for snapshot in table.metadata.snapshots:
-        summary = snapshot.summary
-        if summary is not None and summary.additional_properties.get(SOURCE_HASH) == sha256:
+        props = snapshot.summary.additional_properties if snapshot.summary is not None else {}
+        if props.get(SOURCE_HASH) == sha256 and (not final or ROWS_READ in props):
             return snapshot
     return None
 
@@ -164,7 +166,7 @@ class Loader:
         if done is not None:
             # Published before a crash that came before the record: record it, publish nothing again.
             props = done.summary.additional_properties
-            result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, int(props["santelake.rows-read"]),
+            result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, int(props[ROWS_READ]),
                                 int(props["santelake.rows-published"]), int(props["santelake.rows-quarantined"]))
             self._record(files_table, result)
             return result
@@ -205,6 +207,7 @@ class Loader:
                 appends += self._append(transaction, buffer, sha256, path)
                 published += buffered
                 buffer, buffered = [], 0
+                self.after_step("write")
         share = len(quarantine) / read
         if share > self.threshold:
             message = (f"{path.name}: {len(quarantine)} of {read} rows ({share:.1%}) break a rule, above the "
@@ -215,7 +218,7 @@ class Loader:
             self._record(files_table, result)
             raise FileRejectedError(message)
         published += buffered
-        summary = {"santelake.rows-read": str(read), "santelake.rows-published": str(published),
+        summary = {ROWS_READ: str(read), "santelake.rows-published": str(published),
                    "santelake.rows-quarantined": str(len(quarantine))}
         self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
         self.after_step("quarantine")
@@ -242,7 +245,7 @@ class Loader:
 
     def _write_quarantine(self, quarantine_table: Any, declared: TableSchema, path: Path, sha256: str,
                           quarantine: _Quarantine) -> None:
-        if not quarantine or _committed_snapshot(quarantine_table, sha256) is not None:
+        if not quarantine or _committed_snapshot(quarantine_table, sha256, final=False) is not None:
             return
         now = self.clock()
         count = len(quarantine)
