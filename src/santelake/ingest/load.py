@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from santelake.ingest import source
 from santelake.ingest.errors import FileRejectedError
+from santelake.ingest.expectations import AUDIT_ROWS, audit
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
 from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_transforms
 from santelake.schema import TableSchema, ensure_table, to_arrow_schema
@@ -48,6 +49,7 @@ class LoadResult:
     rows_published: int
     rows_quarantined: int
     message: str = ""
+    data_docs: str = ""
 
 
 @dataclass
@@ -131,6 +133,7 @@ class Loader:
 
     def __init__(self, catalog: Any, pseudonymiser: Pseudonymiser, schemas: dict[str, TableSchema], *,
                  threshold: float = DEFAULT_THRESHOLD, flush_rows: int = DEFAULT_FLUSH_ROWS,
+                 gx_dir: Path | None = None,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                  after_step: Callable[[str], None] = lambda _: None) -> None:
         self.catalog = catalog
@@ -138,6 +141,9 @@ class Loader:
         self.schemas = schemas
         self.threshold = threshold
         self.flush_rows = flush_rows
+        # Where the Great Expectations project and its Data Docs live; None skips the audit
+        # (unit tests of the row rules only: every installation passes one).
+        self.gx_dir = gx_dir
         self.clock = clock
         # Called after each durable step; tests use it to kill the process at that point.
         self.after_step = after_step
@@ -182,6 +188,8 @@ class Loader:
         quarantine = _Quarantine()
         seen: set[int] = set()
         buffer: list[pa.Table] = []
+        sample: list[pa.Table] = []
+        sampled = 0
         buffered = read = published = 0
         appends = 0
         for batch in source.batches(path, declared):
@@ -200,6 +208,9 @@ class Loader:
             quarantine.rules += [bad[r] for r in rows]
             quarantine.references += _raw_reference(batch, rows, self.pseudonymiser)
             valid = lake.filter(pa.array(ok)).cast(schema)
+            if sampled < AUDIT_ROWS:
+                sample.append(valid.slice(0, AUDIT_ROWS - sampled))
+                sampled += sample[-1].num_rows
             buffer.append(valid)
             buffered += valid.num_rows
             read += batch.num_rows
@@ -217,6 +228,18 @@ class Loader:
             self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
             self._record(files_table, result)
             raise FileRejectedError(message)
+        docs = ""
+        if self.gx_dir is not None and sampled:
+            checked = audit(self.gx_dir, declared, rules, pa.concat_tables(sample))
+            docs = checked.data_docs
+            if not checked.success:
+                message = (f"{path.name}: the staged rows fail expectations {', '.join(checked.failed)}; nothing "
+                           f"published. Data Docs: {docs}")
+                result = LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine),
+                                    message, docs)
+                self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
+                self._record(files_table, result)
+                raise FileRejectedError(message)
         published += buffered
         summary = {ROWS_READ: str(read), "santelake.rows-published": str(published),
                    "santelake.rows-quarantined": str(len(quarantine))}
@@ -225,7 +248,8 @@ class Loader:
         self._append(transaction, buffer or [pa.Table.from_pylist([], schema=schema)], sha256, path, summary)
         transaction.commit_transaction()
         self.after_step("publish")
-        result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, read, published, len(quarantine))
+        result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, read, published, len(quarantine),
+                            data_docs=docs)
         self._record(files_table, result)
         self.after_step("record")
         return result

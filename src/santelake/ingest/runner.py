@@ -43,6 +43,7 @@ def pseudonymiser(layout: Layout) -> Pseudonymiser:
 
 
 def loader(layout: Layout, catalog: Any | None = None, **options: Any) -> Loader:
+    options.setdefault("gx_dir", layout.root / "gx")
     return Loader(catalog or open_catalog(layout), pseudonymiser(layout), schemas(), **options)
 
 

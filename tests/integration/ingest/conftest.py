@@ -22,12 +22,12 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def scratch(layout: Layout, catalog: Any, scratch_namespace: str) -> Iterator[tuple[Loader, str]]:
+def scratch(layout: Layout, catalog: Any, scratch_namespace: str, tmp_path: Path) -> Iterator[tuple[Loader, str]]:
     """A loader whose every table (sources and ops) lives in a namespace of its own."""
     schemas = {}
     for declared in runner.schemas().values():
         moved = dataclasses.replace(declared, namespace=scratch_namespace)
         schemas[f"{declared.namespace}.{declared.name}"] = moved
     # Lookups by the declared names keep working; tables are created in the scratch namespace.
-    loader = Loader(catalog, runner.pseudonymiser(layout), schemas, flush_rows=200)
+    loader = Loader(catalog, runner.pseudonymiser(layout), schemas, flush_rows=200, gx_dir=tmp_path / "gx")
     yield loader, scratch_namespace

@@ -40,6 +40,7 @@ def test_every_source_loads_and_a_reload_is_a_no_op(scratch: tuple[Loader, str],
         result = loader.load(f"snds.{source}", extracts / name)
         assert result.status == "published", result
         assert result.rows_quarantined == 0
+        assert Path(result.data_docs).is_file(), "the audit must leave its Data Docs"
         assert _rows(loader, f"snds.{source}") == result.rows_read == result.rows_published
     before = {s: _snapshots(loader, f"snds.{s}") for s in files}
     for source, name in files.items():
