@@ -31,12 +31,19 @@ def _parse_dates(values: pa.Array, pattern: str, strptime_format: str, form: str
     if pa.types.is_temporal(values.type):
         return values.cast(pa.date32())
     text = clean_text(values)
+    shaped = pc.match_substring_regex(text, pattern)
+    if pc.all(pc.fill_null(shaped, True)).as_py():
+        # Fast path: Arrow's ISO date cast refuses impossible dates (31 February) by itself.
+        iso = text if form == "YYYY-MM-DD" else pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(text, 4, 8), pc.utf8_slice_codeunits(text, 2, 4),
+            pc.utf8_slice_codeunits(text, 0, 2), "-")
+        try:
+            return iso.cast(pa.date32())
+        except pa.ArrowInvalid:
+            pass
     parsed = pc.strptime(text, format=strptime_format, unit="s", error_is_null=True)
     # Arrow's strptime rolls impossible dates over (31 February -> 2 March); a round trip catches them.
-    valid = pc.and_(
-        pc.match_substring_regex(text, pattern),
-        pc.equal(pc.strftime(parsed, format=strptime_format), text),
-    )
+    valid = pc.and_(shaped, pc.equal(pc.strftime(parsed, format=strptime_format), text))
     rows = invalid_rows(text, valid)
     if rows:
         raise InvalidValuesError(f"{form} dates", rows, f"not a real calendar date written {form}")

@@ -47,6 +47,8 @@ class Pseudonymiser:
                 "pseudonyms made with another key would not link to the ones already loaded"
             )
         self._key = key
+        # HMAC's keyed state, copied per value: about twice as fast as a new HMAC each time.
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self.key_id = key_id
 
     @classmethod
@@ -61,7 +63,9 @@ class Pseudonymiser:
         normalised = normalise_identifier(value)
         if not normalised:
             raise ValueError("cannot pseudonymise a blank identifier")
-        return hmac.new(self._key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
+        keyed = self._keyed.copy()
+        keyed.update(normalised.encode("utf-8"))
+        return keyed.hexdigest()
 
     def pseudonymise_array(self, values: pa.Array) -> pa.Array:
         """Pseudonymise every value of a string array; nulls and blank values give null."""
