@@ -60,10 +60,17 @@ def node_properties(p: TrinoParams, data_dir: str) -> str:
     })
 
 
+def heap_option(heap: str) -> str:
+    """``2G`` is a fixed heap; ``75%`` a share of the memory the container is given (Kubernetes)."""
+    if heap.endswith("%"):
+        return f"-XX:MaxRAMPercentage={heap[:-1]}"
+    return f"-Xmx{heap}"
+
+
 def jvm_config(p: TrinoParams) -> str:
     options = [
         "-server",
-        f"-Xmx{p.heap}",
+        heap_option(p.heap),
         "-XX:InitialRAMPercentage=10",
         "-XX:+UseG1GC",
         "-XX:G1HeapRegionSize=32M",

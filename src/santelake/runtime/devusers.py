@@ -1,7 +1,7 @@
 """Users of the local development stack, with generated passwords kept in a 0600 file.
 
-These stand in for real people until project policies name members; none exists in a
-Helm deployment.
+They stand in for the people named in policies/ (people.yaml); their groups come from the
+compiled policies. None exists in a Helm deployment.
 """
 
 from __future__ import annotations
@@ -9,26 +9,12 @@ from __future__ import annotations
 import json
 import secrets
 
-from santelake.policy.baseline import COMPLIANCE, DATA_ENGINEERS, PLATFORM_ADMINS, RESEARCHERS
 from santelake.runtime.layout import Layout
 from santelake.runtime.secrets import write_private
 
-# user -> groups; "bob" is authenticated but granted nothing, to prove default-deny.
-DEV_USERS: dict[str, tuple[str, ...]] = {
-    "alice": (RESEARCHERS,),
-    "bob": (),
-    "dana": (DATA_ENGINEERS,),
-    "chloe": (COMPLIANCE,),
-    "pat": (PLATFORM_ADMINS,),
-}
-
-
-def group_members() -> dict[str, list[str]]:
-    members: dict[str, list[str]] = {}
-    for user, groups in DEV_USERS.items():
-        for group in groups:
-            members.setdefault(group, []).append(user)
-    return members
+# alice: researcher on an active project; bob: only on an ended one, so granted nothing;
+# dana: data engineer; chloe: compliance officer; pat: platform admin (policies/).
+DEV_USERS: tuple[str, ...] = ("alice", "bob", "dana", "chloe", "pat")
 
 
 def passwords(layout: Layout) -> dict[str, str]:

@@ -13,7 +13,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from santelake.policy.baseline import GROUPS
 from santelake.render.keycloak import realm_json
 from santelake.runtime import devusers
 from santelake.runtime.artifacts import KEYCLOAK, fetch_maven
@@ -70,10 +69,12 @@ class Keycloak(Service):
                 bundle.extractall(self.layout.opt)
             for script in (self.home / "bin").glob("*.sh"):
                 script.chmod(0o755)
+        from santelake.policy.apply import build
+
         import_dir = self.home / "data" / "import"
         import_dir.mkdir(parents=True, exist_ok=True)
         (import_dir / f"{REALM}-realm.json").write_text(
-            realm_json(REALM, TRINO_AUDIENCE, GROUPS, allow_password_grant=True)
+            realm_json(REALM, TRINO_AUDIENCE, build().compiled.groups, allow_password_grant=True)
         )
         marker = self.home / ".santelake-build"
         wanted = hashlib.sha256(" ".join(BUILD_OPTIONS).encode()).hexdigest()
@@ -102,11 +103,10 @@ class Keycloak(Service):
         )
 
     def after_start(self) -> None:
+        from santelake.policy.apply import build
+        from santelake.policy.keycloak import sync_groups
+
         admin = self.admin()
-        groups = {g["name"]: g["id"] for g in admin.get_groups()}
-        for group in GROUPS:
-            if group not in groups:
-                groups[group] = admin.create_group({"name": group})
         for user, password in devusers.passwords(self.layout).items():
             user_id = admin.get_user_id(user)
             if user_id is None:
@@ -115,7 +115,5 @@ class Keycloak(Service):
                     "firstName": user.title(), "lastName": "Dev", "email": f"{user}@santelake.invalid",
                 })
             admin.set_user_password(user_id, password, temporary=False)
-            current = {g["name"] for g in admin.get_user_groups(user_id)}
-            for group in devusers.DEV_USERS[user]:
-                if group not in current:
-                    admin.group_user_add(user_id, groups[group])
+        # Groups and memberships come from policies/, like Trino's group file.
+        sync_groups(admin, build().compiled)

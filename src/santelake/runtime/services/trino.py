@@ -12,9 +12,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from santelake.policy.baseline import trino_group_file, trino_rules_json
 from santelake.render import trino as render
-from santelake.runtime import devusers
 from santelake.runtime.artifacts import TRINO_SERVER, fetch_maven
 from santelake.runtime.java import find_java_home
 from santelake.runtime.layout import CATALOG_NAME, CATALOG_ROLE, TRINO_AUDIENCE, WAREHOUSE_BUCKET
@@ -25,20 +23,21 @@ from santelake.runtime.services.postgres import role_password_key
 
 
 def unpack_trino(archive: Path, target_parent: Path, plugins: tuple[str, ...]) -> Path:
-    """Unpack the server tarball, skipping every plugin not in ``plugins``.
+    """Unpack the server tarball, then remove every plugin not in ``plugins``.
 
-    GNU tar does it in two passes (all but the plugins, then the chosen plugins) several
-    times faster than Python's tarfile on this 800 MB archive.
+    The tarball hard-links jars shared between plugins (iceberg's to delta-lake's), so a
+    selective extraction breaks the links; GNU tar unpacks it whole, several times faster
+    than Python's tarfile on this 800 MB archive.
     """
     root = f"trino-server-{TRINO_SERVER.version}"
     target = target_parent / root
     partial = target_parent / (root + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    run_checked(["tar", "-xzf", str(archive), "-C", str(partial), "--no-same-owner",
-                 f"--exclude={root}/plugin/*"], "unpacking Trino")
-    run_checked(["tar", "-xzf", str(archive), "-C", str(partial), "--no-same-owner",
-                 *[f"{root}/plugin/{plugin}" for plugin in plugins]], "unpacking Trino's plugins")
+    run_checked(["tar", "-xzf", str(archive), "-C", str(partial), "--no-same-owner"], "unpacking Trino")
+    for plugin in (partial / root / "plugin").iterdir():
+        if plugin.name not in plugins:
+            shutil.rmtree(plugin)
     (partial / root).rename(target)
     partial.rmdir()
     return target
@@ -103,9 +102,11 @@ class Trino(Service):
 
     def write_etc(self) -> None:
         """Write every etc file; Trino re-reads rules and groups within seconds."""
+        from santelake.policy.apply import build
+
+        compiled = build().compiled
         files = render.etc_files(
-            self.params(), str(self.directory / "data"), trino_rules_json(),
-            trino_group_file(devusers.group_members()),
+            self.params(), str(self.directory / "data"), compiled.rules_json, compiled.group_file,
         )
         for relative, content in files.items():
             path = self.etc / relative

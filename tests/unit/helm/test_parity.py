@@ -1,0 +1,101 @@
+"""The chart runs the configuration the local runtime runs: same generators, same policy,
+and parameters that differ only in where things are (paths, addresses, sizes)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from santelake.config import load_settings
+from santelake.policy.apply import build
+from santelake.render import helm as chart
+from santelake.render import trino
+from santelake.render.keycloak import realm_json
+from santelake.runtime.layout import REALM, TRINO_AUDIENCE, Layout
+from santelake.runtime.services.trino import Trino
+from tests.unit.helm.conftest import Rendered
+
+# TrinoParams fields that say where things are, not what Trino does: only these may differ.
+DEPLOYMENT_FIELDS = (
+    "etc_dir", "node_id", "bind_ip", "internal_address", "http_port", "https_port", "keystore_path",
+    "truststore_path", "jwks_ca_path", "issuer", "catalog_jdbc_url", "catalog_user", "warehouse",
+    "s3_endpoint", "heap", "log_path", "discovery_uri",
+)
+
+
+def _chart_files(rendered: Rendered, config_map: str) -> dict[str, str]:
+    """A ConfigMap's files by their path in the pod, as the volume items lay them out."""
+    data = rendered.named("ConfigMap", config_map)["data"]
+    return {key.replace("_", "/", 1) if key.startswith("catalog_") else key: text for key, text in data.items()}
+
+
+@pytest.fixture(scope="module")
+def local_params(tmp_path_factory: pytest.TempPathFactory) -> trino.TrinoParams:
+    layout = Layout(load_settings({"state_dir": tmp_path_factory.mktemp("state")}, env={}))
+    return Trino(layout).params()
+
+
+@pytest.mark.parametrize("role", ["coordinator", "worker"])
+def test_trino_files_equal_the_local_generators_output(
+        render: Callable[[str], Rendered], local_params: trino.TrinoParams, role: str) -> None:
+    coordinator = role == "coordinator"
+    chart_params = chart.trino_params(coordinator=coordinator)
+    # The local parameters, moved to the chart's places, are the chart's parameters.
+    moved = replace(local_params, **{f: getattr(chart_params, f) for f in DEPLOYMENT_FIELDS},
+                    coordinator=coordinator, include_coordinator=chart_params.include_coordinator)
+    assert moved == chart_params
+    compiled = build().compiled
+    expected = trino.etc_files(moved, chart.TRINO_DATA, compiled.rules_json, compiled.group_file)
+
+    rendered = render("minimal")
+    files = _chart_files(rendered, f"-trino-{role}")
+    if coordinator:
+        files |= _chart_files(rendered, "-policy")
+    assert files == expected
+
+
+def test_local_and_chart_config_differ_only_in_deployment_properties(
+        render: Callable[[str], Rendered], local_params: trino.TrinoParams) -> None:
+    def props(text: str) -> dict[str, str]:
+        return dict(line.split("=", 1) for line in text.splitlines())
+
+    local = props(trino.config_properties(local_params))
+    ours = props(_chart_files(render("minimal"), "-trino-coordinator")["config.properties"])
+    assert set(local) - {"log.path"} == set(ours)
+    differing = {k for k in ours if ours[k] != local[k]}
+    # Addresses and paths only; authentication, authorisation and secrets are the same.
+    assert differing <= {"discovery.uri", "http-server.http.port", "http-server.https.port",
+                         "http-server.https.keystore.path", "http-server.authentication.jwt.key-file",
+                         "http-server.authentication.jwt.required-issuer", "jwk.http-client.trust-store-path",
+                         "access-control.config-files", "node-scheduler.include-coordinator"}, differing
+    for key in ("http-server.authentication.type", "http-server.authentication.jwt.required-audience",
+                "http-server.authentication.jwt.principal-field", "internal-communication.shared-secret"):
+        assert ours[key] == local[key]
+
+
+def test_realm_equals_the_local_one_without_the_password_grant(render: Callable[[str], Rendered]) -> None:
+    groups = build().compiled.groups
+    chart_realm = render("minimal").named("ConfigMap", "-keycloak-realm")["data"][f"{REALM}-realm.json"]
+    assert chart_realm == realm_json(REALM, TRINO_AUDIENCE, groups, allow_password_grant=False)
+    local = json.loads(realm_json(REALM, TRINO_AUDIENCE, groups, allow_password_grant=True))
+    ours = json.loads(chart_realm)
+    for client in local["clients"]:
+        client["directAccessGrantsEnabled"] = False
+    assert ours == local
+
+
+def test_chart_paths_agree_with_the_templates(render: Callable[[str], Rendered]) -> None:
+    spec = render("minimal").named("Deployment", "-trino-coordinator")["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts["etc"] == chart.TRINO_ETC and mounts["data"] == chart.TRINO_DATA
+    assert Path(chart.trino_params(coordinator=True).keystore_path).parent == Path(mounts["tls"])
+    assert Path(chart.TRINO_CA).parent == Path(mounts["jwks-ca"])
+    env = {e["name"] for e in spec["containers"][0]["env"]}
+    referenced = set()
+    for text in _chart_files(render("minimal"), "-trino-coordinator").values():
+        referenced |= {part.split("}")[0] for part in text.split("${ENV:")[1:]}
+    assert referenced <= env, f"referenced but not set: {sorted(referenced - env)}"
