@@ -71,3 +71,10 @@ def apply(layout: Layout, compiled: Compiled, *, keycloak: bool = True) -> list[
 
         changes += sync_groups(Keycloak(layout).admin(), compiled)
     return changes
+
+
+def apply_today() -> list[str]:
+    """Compile the policies for today and apply them to this installation (the daily DAG's task)."""
+    from santelake.config import load_settings
+
+    return apply(Layout(load_settings()), build().compiled)
