@@ -1,5 +1,6 @@
 # The santelake image: Airflow, the santelake package and its DAGs, for the Helm chart's
-# api-server, scheduler, dag-processor, triggerer and migration job.
+# api-server, scheduler, dag-processor, triggerer and migration job, its bootstrap Job
+# (`santelake bootstrap`) and its helm test pod (`santelake smoke-test`).
 #
 #   docker build -t <registry>/santelake/santelake:0.1.0 .
 #

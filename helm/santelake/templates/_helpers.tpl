@@ -212,3 +212,12 @@ imagePullSecrets:
     - podSelector: {matchLabels: {{ include "santelake.selectorLabels" (list . "objectstorage") | fromYaml | toJson }}}
 {{- end -}}
 {{- end -}}
+
+{{/* The generated realm folder: with helm test's service-account client or without. */}}
+{{- define "santelake.realmFolder" -}}
+{{- ternary "keycloak-smoke-test" "keycloak" .Values.helmTest.serviceAccountClient.enabled -}}
+{{- end -}}
+
+{{- define "santelake.smokeTestClientSecret" -}}
+{{- include "santelake.requiredSecret" (list . "helmTest.serviceAccountClient.existingSecret" "key client-secret (helmTest.serviceAccountClient.enabled is true)") -}}
+{{- end -}}

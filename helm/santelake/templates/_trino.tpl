@@ -53,6 +53,10 @@ spec:
           value: {{ printf "s3://%s/" $root.Values.objectStorage.buckets.warehouse | quote }}
         - name: {{ $env.s3Endpoint }}
           value: {{ include "santelake.s3Endpoint" $root | quote }}
+        - name: {{ $env.queryMaxMemory }}
+          value: {{ $root.Values.trino.query.maxMemory | quote }}
+        - name: {{ $env.queryMaxMemoryPerNode }}
+          value: {{ $root.Values.trino.query.maxMemoryPerNode | quote }}
         - name: {{ $env.sharedSecret }}
           valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list $root "secrets.trinoSharedSecret" "key shared-secret") }}, key: shared-secret}}
         - name: {{ $env.catalogPassword }}

@@ -2,12 +2,15 @@
 
 Both use the catalog name ``santelake`` (Trino's ``iceberg.jdbc-catalog.catalog-name``) and
 the tables pyiceberg creates (``iceberg_tables`` with its ``iceberg_type`` column and
-``iceberg_namespace_properties``), which Trino's default schema version V1 expects. The
-tables must exist before Trino starts, so ``santelake up`` opens the catalog first.
+``iceberg_namespace_properties``), which Trino's default schema version V1 expects. Trino never
+creates them itself, so they must exist before its first query: ``santelake up`` opens the
+catalog before starting Trino, and the Helm chart's bootstrap Job (``santelake bootstrap``)
+opens it before ``helm install`` returns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from santelake.lake.fileio import S3_CA_FILE
@@ -31,8 +34,13 @@ def catalog_properties(layout: Layout, account: str = "ingest") -> dict[str, str
     }
 
 
-def open_catalog(layout: Layout, account: str = "ingest") -> Any:
-    """The SqlCatalog, creating its tables on first use."""
+def open_sql_catalog(properties: Mapping[str, str]) -> Any:
+    """The SqlCatalog named ``santelake`` with these properties, creating its tables on first use."""
     from pyiceberg.catalog.sql import SqlCatalog
 
-    return SqlCatalog(CATALOG_NAME, **catalog_properties(layout, account))
+    return SqlCatalog(CATALOG_NAME, **properties)
+
+
+def open_catalog(layout: Layout, account: str = "ingest") -> Any:
+    """The local installation's SqlCatalog, creating its tables on first use."""
+    return open_sql_catalog(catalog_properties(layout, account))

@@ -14,6 +14,7 @@ into an air-gapped registry; a test checks it against ``helm template``'s output
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -25,7 +26,7 @@ from typing import Any
 from santelake.config import load_settings
 from santelake.errors import ConfigError, PrerequisiteError, ServiceError
 from santelake.policy.compile import Compiled
-from santelake.render import keycloak, trino
+from santelake.render import bootstrap, keycloak, smoketest, trino
 from santelake.runtime.artifacts import find_go
 from santelake.runtime.layout import (
     CATALOG_NAME,
@@ -35,6 +36,7 @@ from santelake.runtime.layout import (
     TRINO_AUDIENCE,
     WAREHOUSE_BUCKET,
 )
+from santelake.runtime.secrets import env_name
 from santelake.runtime.services.keycloak import BUILD_OPTIONS as KEYCLOAK_BUILD_OPTIONS
 from santelake.runtime.services.postgres import DATABASES
 
@@ -42,6 +44,8 @@ CHART_DIR = Path(__file__).resolve().parents[3] / "helm" / "santelake"
 GENERATED_DIR = "files/generated"
 CONTRACT_FILE = "contract.json"
 REALM_FILE = f"keycloak/{REALM}-realm.json"
+# The same realm with the smoke-test client, imported when helmTest.serviceAccountClient.enabled.
+SMOKE_TEST_REALM_FILE = f"keycloak-smoke-test/{REALM}-realm.json"
 
 # Where things live inside the Trino pods.
 TRINO_ETC = "/etc/trino"
@@ -50,6 +54,9 @@ TRINO_TLS = "/var/run/santelake/tls"
 TRINO_CA = "/var/run/santelake/ca/ca.crt"
 TRINO_HTTP_PORT = 8080
 TRINO_HTTPS_PORT = 8443
+# Where the bootstrap Job finds the operator's secrets (one file each) and the platform CA.
+BOOTSTRAP_SECRETS = "/var/run/santelake/secrets"
+BOOTSTRAP_CA = "/var/run/santelake/tls/ca.crt"
 # The JVM takes this share of the container's memory limit, so sizing is one value.
 TRINO_HEAP = "75%"
 
@@ -62,6 +69,24 @@ ENV_CATALOG_JDBC_URL = "SANTELAKE_TRINO_CATALOG_JDBC_URL"
 ENV_CATALOG_USER = "SANTELAKE_TRINO_CATALOG_USER"
 ENV_WAREHOUSE = "SANTELAKE_WAREHOUSE"
 ENV_S3_ENDPOINT = "SANTELAKE_S3_ENDPOINT"
+ENV_QUERY_MAX_MEMORY = "SANTELAKE_TRINO_QUERY_MAX_MEMORY"
+ENV_QUERY_MAX_MEMORY_PER_NODE = "SANTELAKE_TRINO_QUERY_MAX_MEMORY_PER_NODE"
+
+
+# The chart's source of each secret `santelake bootstrap` reads: values key naming the Secret, key in it.
+BOOTSTRAP_SECRET_SOURCES = {
+    bootstrap.SECRET_CATALOG_PASSWORD: ("secrets.catalogDatabase", "password"),
+    bootstrap.SECRET_MINIO_ROOT_USER: ("objectStorage.minio.rootSecret", "root-user"),
+    bootstrap.SECRET_MINIO_ROOT_PASSWORD: ("objectStorage.minio.rootSecret", "root-password"),
+    **{bootstrap.account_secret(account, part): (f"secrets.{account}Storage", part)
+       for account in bootstrap.ACCOUNT_NAMES for part in ("access-key", "secret-key")},
+}
+
+
+def bootstrap_secrets(storage: str) -> list[dict[str, str]]:
+    """What the bootstrap Job mounts for this storage kind, one file per secret."""
+    return [{"name": name, "env": f"{env_name(name)}_FILE", "values": BOOTSTRAP_SECRET_SOURCES[name][0],
+             "key": BOOTSTRAP_SECRET_SOURCES[name][1]} for name in bootstrap.secret_names(storage)]
 
 
 def _ref(name: str) -> str:
@@ -71,15 +96,42 @@ def _ref(name: str) -> str:
 BUCKETS = {"warehouse": WAREHOUSE_BUCKET, "landing": LANDING_BUCKET}
 
 
-def compiled_policy() -> Compiled:
-    """The compiled policies/ for the chart: the one place the chart's policy comes from.
+def compiled_policy(day: dt.date) -> Compiled:
+    """The compiled policies/ for the chart, as on ``day``: the one place the chart's policy comes from.
 
-    Compiled for today: a project outside its dates has no members, so re-render (and
-    upgrade) when a project starts or ends.
+    A project outside its dates has no members, so the output depends on the day; the day is
+    recorded in contract.json, so a commit's generated files are the same whenever they are checked.
     """
     from santelake.policy.apply import build
 
-    return build().compiled
+    return build(day=day).compiled
+
+
+def _policy_output(compiled: Compiled) -> tuple[str, str]:
+    return compiled.rules_json, compiled.group_file
+
+
+def recorded_policy_day(chart_dir: Path) -> dt.date | None:
+    """The day the chart's committed policy was compiled for (None before the first render)."""
+    path = chart_dir / GENERATED_DIR / CONTRACT_FILE
+    if not path.is_file():
+        return None
+    recorded = json.loads(path.read_text()).get("policy")
+    if recorded is None:
+        return None
+    try:
+        return dt.date.fromisoformat(recorded["compiledFor"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: no valid policy.compiledFor date ({exc}); run `santelake render`") from exc
+
+
+def render_day(chart_dir: Path, today: dt.date) -> dt.date:
+    """The day `santelake render` compiles for: the recorded day while it gives today's policy
+    (no churn), else today."""
+    recorded = recorded_policy_day(chart_dir)
+    if recorded is not None and _policy_output(compiled_policy(recorded)) == _policy_output(compiled_policy(today)):
+        return recorded
+    return today
 
 
 def trino_params(*, coordinator: bool) -> trino.TrinoParams:
@@ -92,19 +144,24 @@ def trino_params(*, coordinator: bool) -> trino.TrinoParams:
         jwks_ca_path=TRINO_CA, issuer=_ref(ENV_ISSUER), audience=TRINO_AUDIENCE,
         catalog_name=CATALOG_NAME, catalog_jdbc_url=_ref(ENV_CATALOG_JDBC_URL),
         catalog_user=_ref(ENV_CATALOG_USER), warehouse=_ref(ENV_WAREHOUSE), s3_endpoint=_ref(ENV_S3_ENDPOINT),
-        heap=TRINO_HEAP, log_path="", coordinator=coordinator, include_coordinator=False,
+        heap=TRINO_HEAP, query_max_memory=_ref(ENV_QUERY_MAX_MEMORY),
+        query_max_memory_per_node=_ref(ENV_QUERY_MAX_MEMORY_PER_NODE),
+        log_path="", coordinator=coordinator, include_coordinator=False,
         discovery_uri=_ref(ENV_DISCOVERY_URI),
     )
 
 
-def realm_json(compiled: Compiled) -> str:
-    """The realm the chart imports: as the local one, without the password grant (tests only)."""
-    return keycloak.realm_json(REALM, TRINO_AUDIENCE, compiled.groups, allow_password_grant=False)
+def realm_json(compiled: Compiled, *, smoke_test_client: bool = False) -> str:
+    """The realm the chart imports: as the local one, without the password grant (tests only);
+    with ``smoke_test_client``, plus the confidential client of ``helm test``."""
+    return keycloak.realm_json(REALM, TRINO_AUDIENCE, compiled.groups, allow_password_grant=False,
+                               smoke_test_secret_env=smoketest.REALM_SECRET_ENV if smoke_test_client else None)
 
 
-def contract() -> dict[str, Any]:
+def contract(policy_day: dt.date) -> dict[str, Any]:
     """Names the templates must agree with the package on, read by them from contract.json."""
     return {
+        "policy": {"compiledFor": policy_day.isoformat()},
         "trino": {
             "etcDir": TRINO_ETC,
             "dataDir": TRINO_DATA,
@@ -126,19 +183,30 @@ def contract() -> dict[str, Any]:
                 "catalogUser": ENV_CATALOG_USER,
                 "warehouse": ENV_WAREHOUSE,
                 "s3Endpoint": ENV_S3_ENDPOINT,
+                "queryMaxMemory": ENV_QUERY_MAX_MEMORY,
+                "queryMaxMemoryPerNode": ENV_QUERY_MAX_MEMORY_PER_NODE,
             },
         },
         "keycloak": {"realm": REALM, "audience": TRINO_AUDIENCE, "cliClient": keycloak.CLI_CLIENT,
-                     "buildOptions": list(KEYCLOAK_BUILD_OPTIONS)},
+                     "buildOptions": list(KEYCLOAK_BUILD_OPTIONS), "smokeTestSecretEnv": smoketest.REALM_SECRET_ENV},
+        "smokeTest": {"env": smoketest.env_names(), "secretName": smoketest.SECRET_CLIENT,
+                      "client": keycloak.SMOKE_TEST_CLIENT},
         "catalog": {"name": CATALOG_NAME, "role": CATALOG_ROLE},
         "databases": DATABASES,  # by owning role, as the local runtime's
         "buckets": BUCKETS,
+        "bootstrap": {
+            "env": bootstrap.env_names(),
+            "secrets": {storage: bootstrap_secrets(storage)
+                        for storage in (bootstrap.STORAGE_MINIO, bootstrap.STORAGE_NONE)},
+            "secretsDir": BOOTSTRAP_SECRETS,
+            "caFile": BOOTSTRAP_CA,
+        },
     }
 
 
-def generated_files() -> dict[str, str]:
-    """Every generated file of the chart, by path relative to files/generated."""
-    compiled = compiled_policy()
+def generated_files(policy_day: dt.date) -> dict[str, str]:
+    """Every generated file of the chart, its policy as on ``policy_day``, by path relative to files/generated."""
+    compiled = compiled_policy(policy_day)
     rules, groups = compiled.rules_json, compiled.group_file
     files: dict[str, str] = {}
     for role, is_coordinator in (("coordinator", True), ("worker", False)):
@@ -148,14 +216,15 @@ def generated_files() -> dict[str, str]:
             folder = "policy" if relative in (trino.RULES_FILE, trino.GROUP_FILE) else f"trino/{role}"
             files[f"{folder}/{relative}"] = content
     files[REALM_FILE] = realm_json(compiled)
-    files[CONTRACT_FILE] = json.dumps(contract(), indent=2, sort_keys=True) + "\n"
+    files[SMOKE_TEST_REALM_FILE] = realm_json(compiled, smoke_test_client=True)
+    files[CONTRACT_FILE] = json.dumps(contract(policy_day), indent=2, sort_keys=True) + "\n"
     return dict(sorted(files.items()))
 
 
-def write_generated(chart_dir: Path) -> list[Path]:
+def write_generated(chart_dir: Path, policy_day: dt.date) -> list[Path]:
     """Write the generated files into the chart, removing stale ones; returns what changed."""
     target = chart_dir / GENERATED_DIR
-    wanted = generated_files()
+    wanted = generated_files(policy_day)
     changed: list[Path] = []
     for relative, content in wanted.items():
         path = target / relative
@@ -173,10 +242,16 @@ def write_generated(chart_dir: Path) -> list[Path]:
     return changed
 
 
-def stale_files(chart_dir: Path) -> list[str]:
-    """Generated files missing, different or extra in the chart, relative to files/generated."""
+def stale_files(chart_dir: Path, today: dt.date | None = None) -> list[str]:
+    """Generated files missing, different or extra in the chart, relative to files/generated.
+
+    The policy is compiled for the recorded day, so the answer depends on the commit only; with
+    ``today``, a project that started or ended since that day shows as stale.
+    """
     target = chart_dir / GENERATED_DIR
-    wanted = generated_files()
+    # With today: what `santelake render` would write today (the recorded day while the policy holds).
+    day = render_day(chart_dir, today) if today is not None else recorded_policy_day(chart_dir) or dt.date.today()
+    wanted = generated_files(day)
     stale = [r for r, content in wanted.items()
              if not (target / r).is_file() or (target / r).read_text() != content]
     if target.exists():
@@ -276,15 +351,18 @@ def images(values: Mapping[str, Any]) -> list[Image]:
 
 def cmd_render(args: argparse.Namespace) -> int:
     chart = Path(args.chart)
+    today = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
     if args.check:
-        stale = stale_files(chart)
+        stale = stale_files(chart, today if args.today else None)
         for relative in stale:
             print(f"{chart / GENERATED_DIR / relative}: out of date")
         if stale:
             print("run `santelake render` and commit the result")
         return 1 if stale else 0
-    for path in write_generated(chart):
+    day = today if args.date else render_day(chart, today)
+    for path in write_generated(chart, day):
         print(f"wrote {path}" if path.exists() else f"removed {path}")
+    print(f"policy compiled as on {day.isoformat()}")
     return 0
 
 
@@ -299,7 +377,13 @@ def register(subparsers: Any) -> None:
     render = subparsers.add_parser(
         "render", help="write the Helm chart's generated files (Trino, policy, realm) from the generators")
     render.add_argument("--chart", default=str(CHART_DIR), help="the chart directory (default: the repository's)")
-    render.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
+    render.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a generated file is stale (policy as on its recorded day)")
+    render.add_argument("--today", action="store_true",
+                        help="with --check: judge the policy as on today (or --date), so a project that "
+                             "started or ended since the last render fails the check")
+    render.add_argument("--date", help="compile the policy as on this day, YYYY-MM-DD (default: today, or the "
+                                       "recorded day while the policy is the same)")
     render.set_defaults(func=cmd_render)
 
     listing = subparsers.add_parser("images", help="print every image the chart runs, for mirroring")

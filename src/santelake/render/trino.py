@@ -44,6 +44,9 @@ class TrinoParams:
     warehouse: str
     s3_endpoint: str
     heap: str = "2G"
+    # Trino data sizes (or ${ENV:...} references): one query's memory across workers and on one node.
+    query_max_memory: str = "1GB"
+    query_max_memory_per_node: str = "512MB"
     log_path: str = ""
     coordinator: bool = True
     include_coordinator: bool = True
@@ -99,8 +102,8 @@ def config_properties(p: TrinoParams) -> str:
         "http-server.http.port": p.http_port,
         "discovery.uri": discovery,
         "internal-communication.shared-secret": f"${{ENV:{ENV_SHARED_SECRET}}}",
-        "query.max-memory": "1GB",
-        "query.max-memory-per-node": "512MB",
+        "query.max-memory": p.query_max_memory,
+        "query.max-memory-per-node": p.query_max_memory_per_node,
     }
     if p.log_path:
         values["log.path"] = p.log_path

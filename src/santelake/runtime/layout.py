@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import quote
 
 from santelake.config import Settings
 from santelake.runtime.secrets import SecretStore
@@ -17,6 +18,15 @@ CATALOG_DATABASE = "santelake_catalog"
 CATALOG_ROLE = "iceberg_catalog"
 REALM = "santelake"
 TRINO_AUDIENCE = "trino"
+
+
+def postgres_sqlalchemy_url(host: str, port: int, role: str, password: str, database: str, ca_file: Path | str,
+                            driver: str = "psycopg2") -> str:
+    """A SQLAlchemy URL to PostgreSQL over TLS verified against ``ca_file`` (local runtime and chart)."""
+    return (
+        f"postgresql+{driver}://{quote(role, safe='')}:{quote(password, safe='')}@{host}:{port}/{database}"
+        f"?sslmode=verify-full&sslrootcert={ca_file}"
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,5 @@ class Layout:
 
     def postgres_sqlalchemy_url(self, role: str, password: str, database: str, driver: str = "psycopg2") -> str:
         s = self.settings
-        return (
-            f"postgresql+{driver}://{role}:{password}@{s.hostname}:{s.postgres_port}/{database}"
-            f"?sslmode=verify-full&sslrootcert={self.tls.ca_cert}"
-        )
+        return postgres_sqlalchemy_url(s.hostname, s.postgres_port, role, password, database, self.tls.ca_cert,
+                                       driver)

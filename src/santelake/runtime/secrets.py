@@ -9,14 +9,31 @@ from __future__ import annotations
 
 import os
 import secrets as _random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from santelake.errors import ConfigError
 
 
-def _env_name(name: str) -> str:
+def env_name(name: str) -> str:
+    """The variable that gives secret ``name``; with ``_FILE`` appended, a path to it."""
     return "SANTELAKE_SECRET_" + name.upper().replace("-", "_")
+
+
+def provided(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Secret ``name`` as given through the environment (value, else file), None when not given."""
+    env = os.environ if env is None else env
+    env_key = env_name(name)
+    if env_key in env:
+        return _require(env[env_key], env_key)
+    if env_key + "_FILE" in env:
+        source = Path(env[env_key + "_FILE"])
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source} (from {env_key}_FILE): cannot read the secret: {exc.strerror}") from exc
+        return _require(text.strip(), str(source))
+    return None
 
 
 class SecretStore:
@@ -28,12 +45,9 @@ class SecretStore:
 
     def get(self, name: str, *, length: int = 32, generate: Callable[[], str] | None = None) -> str:
         """The secret called ``name``, generating it the first time (``generate`` picks the form)."""
-        env_key = _env_name(name)
-        if env_key in os.environ:
-            return _require(os.environ[env_key], env_key)
-        if env_key + "_FILE" in os.environ:
-            source = Path(os.environ[env_key + "_FILE"])
-            return _require(source.read_text(encoding="utf-8").strip(), str(source))
+        given = provided(name)
+        if given is not None:
+            return given
         path = self.path(name)
         if path.exists():
             return _require(path.read_text(encoding="utf-8").strip(), str(path))

@@ -77,11 +77,16 @@ def _ingress_sources(policy: dict[str, Any]) -> list[dict[str, Any]]:
     return [peer for rule in policy["spec"]["ingress"] for peer in rule.get("from", [])]
 
 
-def test_only_trino_and_ingestion_reach_bundled_storage(render: Render) -> None:
-    storage = render("minimal").named("NetworkPolicy", "-objectstorage")
+@pytest.mark.parametrize(("scenario", "expected"), [
+    # With MinIO the bootstrap Job also connects, as root, to create the buckets and accounts.
+    ("minimal", ["airflow", "bootstrap", "trino-coordinator", "trino-worker"]),
+    ("seaweedfs", ["airflow", "trino-coordinator", "trino-worker"]),
+])
+def test_only_trino_and_ingestion_reach_bundled_storage(render: Render, scenario: str, expected: list[str]) -> None:
+    storage = render(scenario).named("NetworkPolicy", "-objectstorage")
     allowed = {json.dumps(p["podSelector"]["matchLabels"], sort_keys=True) for p in _ingress_sources(storage)}
     components = sorted(json.loads(a).get("app.kubernetes.io/component", "airflow") for a in allowed)
-    assert components == ["airflow", "trino-coordinator", "trino-worker"]
+    assert components == expected
     assert storage["spec"]["egress"] == []
 
 
@@ -192,6 +197,7 @@ REQUIRED = [
     ("minimal", "postgresql.bundledServer.superuserSecret"),
     ("minimal", "objectStorage.minio.rootSecret"),
     ("seaweedfs", "objectStorage.seaweedfs.s3ConfigSecret"),
+    ("helmtest", "helmTest.serviceAccountClient.existingSecret"),
 ]
 
 

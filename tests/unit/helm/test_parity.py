@@ -23,7 +23,7 @@ from tests.unit.helm.conftest import Rendered
 DEPLOYMENT_FIELDS = (
     "etc_dir", "node_id", "bind_ip", "internal_address", "http_port", "https_port", "keystore_path",
     "truststore_path", "jwks_ca_path", "issuer", "catalog_jdbc_url", "catalog_user", "warehouse",
-    "s3_endpoint", "heap", "log_path", "discovery_uri",
+    "s3_endpoint", "heap", "query_max_memory", "query_max_memory_per_node", "log_path", "discovery_uri",
 )
 
 
@@ -48,7 +48,7 @@ def test_trino_files_equal_the_local_generators_output(
     moved = replace(local_params, **{f: getattr(chart_params, f) for f in DEPLOYMENT_FIELDS},
                     coordinator=coordinator, include_coordinator=chart_params.include_coordinator)
     assert moved == chart_params
-    compiled = build().compiled
+    compiled = build(day=chart.recorded_policy_day(chart.CHART_DIR)).compiled
     expected = trino.etc_files(moved, chart.TRINO_DATA, compiled.rules_json, compiled.group_file)
 
     rendered = render("minimal")
@@ -71,14 +71,15 @@ def test_local_and_chart_config_differ_only_in_deployment_properties(
     assert differing <= {"discovery.uri", "http-server.http.port", "http-server.https.port",
                          "http-server.https.keystore.path", "http-server.authentication.jwt.key-file",
                          "http-server.authentication.jwt.required-issuer", "jwk.http-client.trust-store-path",
-                         "access-control.config-files", "node-scheduler.include-coordinator"}, differing
+                         "access-control.config-files", "node-scheduler.include-coordinator",
+                         "query.max-memory", "query.max-memory-per-node"}, differing
     for key in ("http-server.authentication.type", "http-server.authentication.jwt.required-audience",
                 "http-server.authentication.jwt.principal-field", "internal-communication.shared-secret"):
         assert ours[key] == local[key]
 
 
 def test_realm_equals_the_local_one_without_the_password_grant(render: Callable[[str], Rendered]) -> None:
-    groups = build().compiled.groups
+    groups = build(day=chart.recorded_policy_day(chart.CHART_DIR)).compiled.groups
     chart_realm = render("minimal").named("ConfigMap", "-keycloak-realm")["data"][f"{REALM}-realm.json"]
     assert chart_realm == realm_json(REALM, TRINO_AUDIENCE, groups, allow_password_grant=False)
     local = json.loads(realm_json(REALM, TRINO_AUDIENCE, groups, allow_password_grant=True))
@@ -99,3 +100,13 @@ def test_chart_paths_agree_with_the_templates(render: Callable[[str], Rendered])
     for text in _chart_files(render("minimal"), "-trino-coordinator").values():
         referenced |= {part.split("}")[0] for part in text.split("${ENV:")[1:]}
     assert referenced <= env, f"referenced but not set: {sorted(referenced - env)}"
+
+
+def test_query_memory_is_the_runtimes_locally_and_a_value_in_the_chart(
+        render: Callable[[str], Rendered], local_params: trino.TrinoParams) -> None:
+    local = trino.config_properties(local_params).splitlines()
+    assert "query.max-memory=1GB" in local and "query.max-memory-per-node=512MB" in local
+    for role in ("coordinator", "worker"):
+        spec = render("minimal").named("Deployment", f"-trino-{role}")["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        assert (env[chart.ENV_QUERY_MAX_MEMORY], env[chart.ENV_QUERY_MAX_MEMORY_PER_NODE]) == ("4GB", "2GB")

@@ -7,6 +7,8 @@ buckets they need. Researchers get no storage credentials at all.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,14 @@ from santelake.runtime.secrets import write_private
 from santelake.runtime.services.base import Health, Service
 
 ROOT_USER = "santelake-root"
-# service account -> buckets it may read and write
-ACCOUNTS = {
-    "ingest": (LANDING_BUCKET, WAREHOUSE_BUCKET),
-    "trino": (WAREHOUSE_BUCKET,),
-}
+
+
+def account_buckets(warehouse: str, landing: str) -> dict[str, tuple[str, ...]]:
+    """Service account -> buckets it may read and write."""
+    return {"ingest": (landing, warehouse), "trino": (warehouse,)}
+
+
+ACCOUNTS = account_buckets(WAREHOUSE_BUCKET, LANDING_BUCKET)
 BUCKETS = (WAREHOUSE_BUCKET, LANDING_BUCKET)
 
 
@@ -37,6 +42,56 @@ def bucket_policy(buckets: tuple[str, ...]) -> dict[str, object]:
              "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets]},
         ],
     }
+
+
+@dataclass(frozen=True)
+class Account:
+    """A limited storage account: its keys and the buckets its policy grants."""
+
+    name: str
+    access_key: str
+    secret_key: str
+    buckets: tuple[str, ...]
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str, ca_file: Path | str) -> Any:
+    """An S3 client of ``endpoint`` (host:port) verifying TLS with ``ca_file`` only."""
+    import urllib3
+    from minio import Minio as MinioClient
+
+    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(ca_file))
+    return MinioClient(endpoint, access_key=access_key, secret_key=secret_key, secure=True, http_client=http,
+                       region="us-east-1")
+
+
+def admin_client(endpoint: str, root_user: str, root_password: str, ca_file: Path | str) -> Any:
+    """MinIO's admin API as root, verifying TLS with ``ca_file`` only."""
+    import urllib3
+    from minio.credentials.providers import StaticProvider
+    from minio.minioadmin import MinioAdmin
+
+    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(ca_file))
+    return MinioAdmin(endpoint=endpoint, credentials=StaticProvider(root_user, root_password), secure=True,
+                      http_client=http, region="us-east-1")
+
+
+def provision(client: Any, admin: Any, buckets: Iterable[str], accounts: Iterable[Account]) -> None:
+    """Create the buckets and each account with its bucket policy; running it again changes nothing."""
+    from minio.error import MinioAdminException
+
+    for bucket in buckets:
+        if not client.bucket_exists(bucket):
+            client.make_bucket(bucket)
+    for account in accounts:
+        policy_name = f"santelake-{account.name}"
+        admin.policy_add(policy_name, policy=bucket_policy(account.buckets))
+        admin.user_add(account.access_key, account.secret_key)
+        try:
+            admin.attach_policy([policy_name], user=account.access_key)
+        except MinioAdminException as exc:
+            # Attaching twice is refused, not ignored; an attached policy is what we want.
+            if "XMinioAdminPolicyChangeAlreadyApplied" not in str(exc):
+                raise
 
 
 class Minio(Service):
@@ -90,39 +145,14 @@ class Minio(Service):
 
     def client(self, account: str | None = None) -> Any:
         """An S3 client verifying TLS with the platform CA; root when ``account`` is None."""
-        import urllib3
-        from minio import Minio as MinioClient
-
         access, secret = (ROOT_USER, self.layout.secrets.get("minio-root-password")) if account is None \
             else self.credentials(account)
-        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.layout.tls.ca_cert))
         s = self.layout.settings
-        return MinioClient(f"{s.hostname}:{s.minio_port}", access_key=access, secret_key=secret, secure=True,
-                           http_client=http, region="us-east-1")
+        return s3_client(f"{s.hostname}:{s.minio_port}", access, secret, self.layout.tls.ca_cert)
 
     def after_start(self) -> None:
-        import urllib3
-        from minio.credentials.providers import StaticProvider
-        from minio.error import MinioAdminException
-        from minio.minioadmin import MinioAdmin
-
-        client = self.client()
-        for bucket in BUCKETS:
-            if not client.bucket_exists(bucket):
-                client.make_bucket(bucket)
         s = self.layout.settings
-        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.layout.tls.ca_cert))
-        admin = MinioAdmin(endpoint=f"{s.hostname}:{s.minio_port}",
-                           credentials=StaticProvider(ROOT_USER, self.layout.secrets.get("minio-root-password")),
-                           secure=True, http_client=http, region="us-east-1")
-        for account, buckets in ACCOUNTS.items():
-            access, secret = self.credentials(account)
-            policy_name = f"santelake-{account}"
-            admin.policy_add(policy_name, policy=bucket_policy(buckets))
-            admin.user_add(access, secret)
-            try:
-                admin.attach_policy([policy_name], user=access)
-            except MinioAdminException as exc:
-                # Attaching twice is refused, not ignored; an attached policy is what we want.
-                if "XMinioAdminPolicyChangeAlreadyApplied" not in str(exc):
-                    raise
+        admin = admin_client(f"{s.hostname}:{s.minio_port}", ROOT_USER,
+                             self.layout.secrets.get("minio-root-password"), self.layout.tls.ca_cert)
+        accounts = [Account(name, *self.credentials(name), buckets) for name, buckets in ACCOUNTS.items()]
+        provision(self.client(), admin, BUCKETS, accounts)
