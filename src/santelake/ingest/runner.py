@@ -10,7 +10,8 @@ from typing import Any
 from santelake.ingest.load import Loader, LoadResult
 from santelake.lake.catalog import open_catalog
 from santelake.pseudonymise import Pseudonymiser
-from santelake.pseudonymise.key import KEY_ENV, KEY_FILE_ENV, load_key
+from santelake.pseudonymise.key import KEY_ENV, KEY_FILE_ENV, load_key_chain
+from santelake.pseudonymise.rekey import check_tables
 from santelake.runtime.layout import Layout
 from santelake.schema import TableSchema, load_schemas
 
@@ -33,18 +34,34 @@ def landing_dir(layout: Layout, source: str) -> Path:
     return layout.root / "landing" / source
 
 
+def pseudonym_key_file(layout: Layout) -> Path | None:
+    """Where the key chain is kept: SANTELAKE_PSEUDONYM_KEY_FILE, else the installation's generated secret.
+
+    None when SANTELAKE_PSEUDONYM_KEY gives the key itself: there is no file to add a key to.
+    """
+    if KEY_FILE_ENV in os.environ:
+        return Path(os.environ[KEY_FILE_ENV])
+    if KEY_ENV in os.environ:
+        return None
+    return layout.secrets.path("pseudonym-key")
+
+
 def pseudonymiser(layout: Layout) -> Pseudonymiser:
-    """The key from SANTELAKE_PSEUDONYM_KEY(_FILE) if set, else the installation's generated secret."""
+    """The key chain from SANTELAKE_PSEUDONYM_KEY(_FILE) if set, else the installation's generated secret."""
     if KEY_ENV in os.environ or KEY_FILE_ENV in os.environ:
-        return Pseudonymiser.from_key(load_key())
+        return Pseudonymiser.from_chain(load_key_chain())
     path = layout.secrets.path("pseudonym-key")
     layout.secrets.get("pseudonym-key", generate=lambda: secrets.token_hex(32))
-    return Pseudonymiser.from_key(load_key(path=path))
+    return Pseudonymiser.from_chain(load_key_chain(path=path))
 
 
 def loader(layout: Layout, catalog: Any | None = None, **options: Any) -> Loader:
+    """A loader whose key chain is the one the lake's tables record (a re-keying may be under way)."""
     options.setdefault("gx_dir", layout.root / "gx")
-    return Loader(catalog or open_catalog(layout), pseudonymiser(layout), schemas(), **options)
+    catalog = catalog or open_catalog(layout)
+    declared, lake_pseudonymiser = schemas(), pseudonymiser(layout)
+    check_tables(catalog, declared, lake_pseudonymiser)
+    return Loader(catalog, lake_pseudonymiser, declared, **options)
 
 
 def landed_files(layout: Layout, source: str) -> list[Path]:

@@ -8,6 +8,10 @@ A NIR is 13 characters plus a 2-digit control key computed from them. Sources di
 whether they carry the control key, and a mistyped control key says nothing about who the
 person is, so the pseudonym is made from the 13-character body only: a person keeps one
 pseudonym whether or not a source carries the control key.
+
+After a re-keying the pseudonymiser holds a key chain, oldest key first, and applies each
+key in turn to the hex text of the step before: HMAC(K2, HMAC(K1, x)). That is what the
+re-keying did to the pseudonyms already in the lake, so new rows link to old ones.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from santelake.errors import ConfigError
-from santelake.pseudonymise.key import MIN_KEY_BYTES, key_id_of
+from santelake.pseudonymise.key import MIN_KEY_BYTES, chain_id_of, key_id_of
 
 # Sex/category, year, month, department of birth (2A/2B in Corsica), commune, order; then the control key.
 _NIR = re.compile(r"([0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6})(?:[0-9]{2})?")
@@ -34,38 +39,54 @@ def normalise_identifier(value: str) -> str:
 
 
 class Pseudonymiser:
-    """Makes pseudonyms under one key; ``key_id`` must be the key's id, which guards against a swapped key."""
+    """Makes pseudonyms under one key or a key chain.
 
-    def __init__(self, key: bytes, key_id: str) -> None:
-        if len(key) < MIN_KEY_BYTES:
+    ``key`` is the newest key, ``earlier_keys`` the ones before it, oldest first. ``key_id``
+    must be the chain's id (the key's own id for a single key), which guards against a
+    swapped or missing key.
+    """
+
+    def __init__(self, key: bytes, key_id: str, *, earlier_keys: Sequence[bytes] = ()) -> None:
+        keys = (*earlier_keys, key)
+        for each in keys:
+            if len(each) < MIN_KEY_BYTES:
+                raise ConfigError(
+                    f"the pseudonymisation key is {len(each)} bytes; it needs at least {MIN_KEY_BYTES}"
+                )
+        if key_id != chain_id_of(keys):
             raise ConfigError(
-                f"the pseudonymisation key is {len(key)} bytes; it needs at least {MIN_KEY_BYTES}"
-            )
-        if key_id != key_id_of(key):
-            raise ConfigError(
-                f"the pseudonymisation key has id {key_id_of(key)}, not the expected {key_id}; "
+                f"the pseudonymisation key has id {chain_id_of(keys)}, not the expected {key_id}; "
                 "pseudonyms made with another key would not link to the ones already loaded"
             )
-        self._key = key
         # HMAC's keyed state, copied per value: about twice as fast as a new HMAC each time.
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        self._keyed = tuple(hmac.new(each, digestmod=hashlib.sha256) for each in keys)
         self.key_id = key_id
+        self.key_ids = tuple(key_id_of(each) for each in keys)
 
     @classmethod
     def from_key(cls, key: bytes) -> Pseudonymiser:
         return cls(key, key_id_of(key))
+
+    @classmethod
+    def from_chain(cls, keys: Sequence[bytes]) -> Pseudonymiser:
+        """The pseudonymiser of a key chain, oldest key first."""
+        if not keys:
+            raise ConfigError("a key chain holds at least one key")
+        return cls(keys[-1], chain_id_of(keys), earlier_keys=keys[:-1])
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(key_id={self.key_id!r})"
 
     def pseudonymise(self, value: str) -> str:
         """64 hex characters; raises ValueError on an identifier that is blank once normalised."""
-        normalised = normalise_identifier(value)
-        if not normalised:
+        text = normalise_identifier(value)
+        if not text:
             raise ValueError("cannot pseudonymise a blank identifier")
-        keyed = self._keyed.copy()
-        keyed.update(normalised.encode("utf-8"))
-        return keyed.hexdigest()
+        for keyed_state in self._keyed:
+            keyed = keyed_state.copy()
+            keyed.update(text.encode("utf-8"))
+            text = keyed.hexdigest()
+        return text
 
     def pseudonymise_array(self, values: pa.Array) -> pa.Array:
         """Pseudonymise every value of a string array; nulls and blank values give null."""

@@ -1,0 +1,52 @@
+"""``santelake rekey --new-key-file PATH``: re-key every pseudonym of the lake (see ``rekey``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from santelake.errors import ConfigError
+
+
+def cmd_rekey(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from santelake.cli import layout_from
+    from santelake.ingest import runner
+    from santelake.lake.catalog import open_catalog
+    from santelake.pseudonymise.key import KEY_ENV, KEY_FILE_ENV, load_key, load_key_chain, write_key_chain
+    from santelake.pseudonymise.rekey import forget_history, rekey
+
+    layout = layout_from(args)
+    key_file = runner.pseudonym_key_file(layout)
+    if key_file is None:
+        raise ConfigError(f"the key is given as a value in {KEY_ENV}, so there is no file to add the new key to: "
+                          f"put it in a file, set {KEY_FILE_ENV} to that path instead, then re-key")
+    if not os.access(key_file.parent, os.W_OK):
+        raise ConfigError(f"{key_file.parent} is not writable: the new key chain is saved as {key_file}")
+    new_key = load_key(Path(args.new_key_file))
+    chain = load_key_chain(path=key_file)
+    catalog = open_catalog(layout)
+    report = rekey(catalog, runner.schemas(), chain, new_key, lambda keys: write_key_chain(key_file, keys),
+                   after_table=lambda name: print(f"{name}: re-keyed", flush=True))
+    for table in report.tables:
+        detail = f"{table.rows:,} rows, columns {', '.join(table.columns)}" if table.columns else ""
+        print(f"{table.table:32} {table.status:16} {detail}")
+    print(f"key chain {report.old_key_id} -> {report.new_key_id}, saved in {key_file}")
+    if args.expire_snapshots:
+        for item in forget_history(catalog, runner.schemas(), report.new_key_id):
+            print(f"{item.table:32} {item.snapshots} old snapshot(s) expired, {item.files} file(s) deleted")
+    else:
+        print("Old snapshots still hold the old pseudonyms: run again with --expire-snapshots to drop them.")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    rekey = subparsers.add_parser(
+        "rekey", help="re-key every pseudonym of the lake with a new key (resumable; a second run is a no-op)")
+    rekey.add_argument("--new-key-file", required=True,
+                       help="file holding the new key (64 hex characters, or at least 32 raw bytes)")
+    rekey.add_argument("--expire-snapshots", action="store_true",
+                       help="then expire every older snapshot and delete the files only they read")
+    rekey.set_defaults(func=cmd_rekey)
