@@ -18,27 +18,13 @@ DEMO_SCALE = 20_000
 DEMO_SEED = 2026
 RESEARCHER = "alice"
 
-# ICD-10 chapters by the first three characters of the code.
-CHAPTERS = [
-    ("I", "A00", "B99"), ("II", "C00", "D48"), ("III", "D50", "D89"), ("IV", "E00", "E90"),
-    ("V", "F00", "F99"), ("VI", "G00", "G99"), ("VII", "H00", "H59"), ("VIII", "H60", "H95"),
-    ("IX", "I00", "I99"), ("X", "J00", "J99"), ("XI", "K00", "K93"), ("XII", "L00", "L99"),
-    ("XIII", "M00", "M99"), ("XIV", "N00", "N99"), ("XV", "O00", "O99"), ("XVI", "P00", "P96"),
-    ("XVII", "Q00", "Q99"), ("XVIII", "R00", "R99"), ("XIX", "S00", "T98"), ("XX", "V01", "Y98"),
-    ("XXI", "Z00", "Z99"), ("XXII", "U00", "U99"),
-]
-
-
-def chapter_sql(column: str) -> str:
-    cases = " ".join(f"WHEN substr({column}, 1, 3) BETWEEN '{lo}' AND '{hi}' THEN '{ch}'" for ch, lo, hi in CHAPTERS)
-    return f"CASE {cases} ELSE '?' END"
-
-
-# Built from the constants above only.
-QUESTION = (
-    f"SELECT year(admission_date) AS year, {chapter_sql('main_diagnosis')} AS icd10_chapter, count(*) AS stays "  # noqa: S608
-    "FROM iceberg.snds.hospital_stays GROUP BY 1, 2 HAVING count(*) >= 10 ORDER BY 1, 3 DESC"
-)
+QUESTION = """\
+SELECT year(s.admission_date) AS year, c.chapter, c.title, count(*) AS stays
+FROM iceberg.snds.hospital_stays s
+JOIN iceberg.ref.icd10_chapters c ON substr(s.main_diagnosis, 1, 3) BETWEEN c.first_code AND c.last_code
+GROUP BY 1, 2, 3
+HAVING count(DISTINCT s.person_id) >= 10
+ORDER BY 1, 4 DESC"""
 
 
 def land(layout: Layout, scale: int = DEMO_SCALE, seed: int = DEMO_SEED) -> None:
@@ -67,6 +53,10 @@ def run_dag(layout: Layout, dag_id: str) -> None:
 
 def load(layout: Layout, log: object = print) -> None:
     """Land the demo extracts and load them through the DAGs; a second run changes nothing."""
+    from santelake.lake.catalog import open_catalog
+    from santelake.lake.reference import ensure_reference_tables
+
+    ensure_reference_tables(open_catalog(layout), runner.schemas())
     land(layout)
     for source in runner.SOURCES:
         run_dag(layout, f"ingest_{source}")

@@ -107,15 +107,16 @@ def test_a_token_signed_by_another_key_is_refused(layout: Layout) -> None:
 def test_a_user_granted_nothing_sees_no_table(sql: Any) -> None:
     assert sql("bob", "SHOW CATALOGS") == []
     with pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied"):
-        sql("bob", "SELECT count(*) FROM iceberg.demo.stays_by_chapter")
+        sql("bob", "SELECT count(*) FROM iceberg.snds.hospital_stays")
     with pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied"):
-        sql("bob", "SHOW TABLES FROM iceberg.demo")
+        sql("bob", "SHOW TABLES FROM iceberg.snds")
 
 
-def test_a_researcher_sees_only_the_granted_schema(sql: Any) -> None:
-    assert sql("alice", "SHOW CATALOGS") == [("iceberg",)]
-    assert ("stays_by_chapter",) in sql("alice", "SHOW TABLES FROM iceberg.demo")
+def test_a_researcher_sees_only_what_the_project_grants(sql: Any) -> None:
+    assert sql("alice", "SHOW TABLES FROM iceberg.snds") == [("beneficiaries",), ("hospital_stays",)]
     with pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied"):
-        sql("alice", 'SELECT * FROM iceberg.demo."stays_by_chapter$files"')
+        sql("alice", 'SELECT * FROM iceberg.snds."hospital_stays$files"')
     with pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied"):
-        sql("alice", "CREATE TABLE iceberg.demo.copy AS SELECT 1 AS x")
+        sql("alice", "SELECT count(*) FROM iceberg.snds.outpatient_claims")
+    with pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied"):
+        sql("alice", "CREATE TABLE iceberg.snds.copy AS SELECT 1 AS x")

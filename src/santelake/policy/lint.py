@@ -207,7 +207,9 @@ def _check_shared(policies: PolicySet, schemas: Mapping[str, TableSchema]) -> li
     for table in policies.platform.shared_tables:
         declared = schemas.get(table.full_name)
         if declared is None:
-            continue  # made outside the ingestion pipeline (the demo table): nothing declared to check
+            faults.append(_fault(table.origin, FaultKind.UNKNOWN_TABLE,
+                                 f"shared table {table.full_name} is not declared in iceberg_schemas/"))
+            continue
         personal = [c.name for c in declared.lake_columns if c.sensitivity is not Sensitivity.NON_SENSITIVE]
         if personal:
             faults.append(_fault(table.origin, FaultKind.CEILING,

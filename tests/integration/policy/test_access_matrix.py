@@ -100,6 +100,6 @@ def test_the_matrix_has_allowed_and_denied_cells(policy: Build, lake: dict[str, 
 
 
 def test_researchers_keep_the_shared_demo_table(sql: Any, policy: Build) -> None:
-    assert sql("alice", "SELECT count(*) FROM iceberg.demo.stays_by_chapter") == [(20_000,)]
+    assert sql("alice", "SELECT count(*) FROM iceberg.ref.icd10_chapters") == [(22,)]
     with pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied"):
-        sql("bob", "SELECT count(*) FROM iceberg.demo.stays_by_chapter")
+        sql("bob", "SELECT count(*) FROM iceberg.ref.icd10_chapters")

@@ -97,7 +97,7 @@ def test_show_stats_and_explain(sql: Any, policy: Build) -> None:
 def test_information_schema_shows_only_what_is_granted(sql: Any, policy: Build) -> None:
     tables = set(sql("alice", "SELECT table_schema || '.' || table_name FROM iceberg.information_schema.tables "
                               "WHERE table_schema <> 'information_schema'"))
-    assert tables == {("demo.stays_by_chapter",), ("snds.beneficiaries",), ("snds.hospital_stays",)}
+    assert tables == {("ref.icd10_chapters",), ("snds.beneficiaries",), ("snds.hospital_stays",)}
     columns = sql("alice", "SELECT column_name FROM iceberg.information_schema.columns "
                            "WHERE table_schema = 'snds' AND table_name = 'beneficiaries'")
     assert {c for (c,) in columns} == {"person_id", "birth_month", "sex_code", "residence_department"}

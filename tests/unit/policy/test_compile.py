@@ -67,7 +67,7 @@ def test_explain_and_report(policies: Path, schemas: Path) -> None:
     built = build(policies, schemas, DAY)
     declared = {t.full_name: t for t in load_schemas(schemas)}
     alice = {a.table: a for a in user_access(built.policies, declared, DAY, "alice")}
-    assert set(alice) == {"demo.stays_by_chapter", "snds.beneficiaries", "snds.hospital_stays"}
+    assert set(alice) == {"ref.icd10_chapters", "snds.beneficiaries", "snds.hospital_stays"}
     assert ("birth_month", "year") in alice["snds.beneficiaries"].columns
     assert alice["snds.beneficiaries"].until == dt.date(2028, 12, 31)
     assert user_access(built.policies, declared, DAY, "bob") == []
@@ -93,5 +93,5 @@ def test_diff_between_git_revisions(policies: Path, schemas: Path, tmp_path: Pat
     git("commit", "-qam", "two")
     lines = diff_revisions(repo, "HEAD~1", "HEAD", "policies", "iceberg_schemas", DAY)
     assert any(line.startswith("+ bob gains snds.pharmacy_dispensations") for line in lines)
-    assert any(line.startswith("+ bob gains demo.stays_by_chapter") for line in lines)
+    assert any(line.startswith("+ bob gains ref.icd10_chapters") for line in lines)
     assert not any("alice" in line for line in lines)

@@ -97,10 +97,15 @@ def test_a_data_engineer_in_a_project_is_shadowed(policies: Path, schemas: Path)
 
 
 def test_a_shared_table_granted_to_a_project_is_shadowed(policies: Path, schemas: Path) -> None:
-    _edit(policies, "platform.yaml", "table: demo.stays_by_chapter", "table: snds.hospital_stays")
+    _edit(policies, "platform.yaml", "table: ref.icd10_chapters", "table: snds.hospital_stays")
     faults = _faults(policies, schemas)
     assert any(k is FaultKind.SHADOWED for _, _, k, _ in faults)
     assert any(f == "platform.yaml" and k is FaultKind.CEILING for f, _, k, _ in faults)
+
+
+def test_an_undeclared_shared_table_is_reported(policies: Path, schemas: Path) -> None:
+    _edit(policies, "platform.yaml", "table: ref.icd10_chapters", "table: ref.no_such_table")
+    assert any(f == "platform.yaml" and k is FaultKind.UNKNOWN_TABLE for f, _, k, _ in _faults(policies, schemas))
 
 
 def test_a_missing_file_and_a_badly_named_project_are_reported(policies: Path, schemas: Path) -> None:
