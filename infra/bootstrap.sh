@@ -11,7 +11,10 @@ python="${SANTELAKE_PYTHON:-python3}"
 extras="${1:-dev}"
 
 need_apt=()
-compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need_apt+=(postgresql)
+# Debian's package also creates the `postgres` user, which runs the database under root.
+if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! id postgres >/dev/null 2>&1; then
+    need_apt+=(postgresql)
+fi
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v tar >/dev/null || need_apt+=(tar)
 if ((${#need_apt[@]})); then
