@@ -95,9 +95,13 @@ def _transform(batch: pa.RecordBatch, declared: TableSchema, pseudonymiser: Pseu
 
 def _raw_reference(batch: pa.RecordBatch, rows: Iterable[int], pseudonymiser: Pseudonymiser) -> list[str]:
     """A pseudonymised fingerprint of each raw row: it finds the row again, it reveals nothing."""
-    columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-    return [pseudonymiser.pseudonymise("\x1f".join("" if c[r] is None else str(c[r]) for c in columns))
-            for r in rows]
+    rows = list(rows)
+    if not rows:
+        return []
+    picked = batch.take(pa.array(rows, pa.int64()))
+    columns = [picked.column(i).to_pylist() for i in range(picked.num_columns)]
+    return [pseudonymiser.pseudonymise("\x1f".join("" if c[i] is None else str(c[i]) for c in columns))
+            for i in range(len(rows))]
 
 
 class SeenRows:
