@@ -104,6 +104,67 @@ def _raw_reference(batch: pa.RecordBatch, rows: Iterable[int], pseudonymiser: Ps
             for i in range(len(rows))]
 
 
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_NULL = np.uint64(0x5BD1E9955BD1E995)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit moves every output bit."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _M2
+    return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
+
+
+def _padded_words(text: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Each value's bytes, zero-padded to whole 64-bit words: one row per value."""
+    lengths = np.diff(offsets)
+    count = len(lengths)
+    longest = int(lengths.max()) if count else 0
+    width = max(1, -(-longest // 8)) * 8
+    padded = np.zeros((count, width), dtype=np.uint8)
+    if count and int(lengths.min()) == longest:
+        padded[:, :longest] = text.reshape(count, longest)
+    else:
+        # Identifiers of varying width: scatter each byte to its row.
+        starts = np.repeat(np.arange(count, dtype=np.int64) * width - (offsets[:-1] - offsets[0]), lengths)
+        padded.reshape(-1)[starts + np.arange(len(text), dtype=np.int64)] = text
+    return padded.view(np.uint64)
+
+
+def _column_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of each value, the same whatever the batch it comes in; text of non-text types."""
+    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if not (pa.types.is_string(array.type) or pa.types.is_binary(array.type)):
+        array = array.cast(pa.large_binary()) if pa.types.is_large_string(array.type) or \
+            pa.types.is_large_binary(array.type) else array.cast(pa.string())
+    wide = pa.types.is_large_binary(array.type)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64 if wide else np.int32)
+    offsets = offsets[array.offset: array.offset + len(array) + 1].astype(np.int64)
+    data = array.buffers()[2]
+    text = (np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8))
+    words = _padded_words(text[offsets[0]: offsets[-1]], offsets)
+    lengths = np.diff(offsets)
+    used = -(-lengths // 8)
+    hashes = _mix(lengths.astype(np.uint64) * _GOLDEN)
+    for word in range(words.shape[1]):
+        hashes = np.where(word < used, _mix(hashes ^ words[:, word]), hashes)
+    if array.null_count:
+        hashes[np.asarray(array.is_null())] = _NULL
+    return hashes
+
+
+def row_hashes(table: pa.Table, keys: list[str]) -> np.ndarray:
+    """A 64-bit hash of each row's ``keys``, computed on the Arrow buffers (no pandas copy)."""
+    hashes = np.zeros(table.num_rows, dtype=np.uint64)
+    for key in keys:
+        hashes = _mix(hashes * _GOLDEN + _column_hashes(table[key]))
+    return hashes
+
+
 class SeenRows:
     """64-bit hashes of the key of every row staged so far, to find duplicates exactly.
 
@@ -117,21 +178,21 @@ class SeenRows:
 
     def duplicates(self, lake: pa.Table) -> np.ndarray:
         """A mask of the rows whose key was seen before (earlier in this batch or in the file)."""
-        import pandas as pd
-
-        hashes = pd.util.hash_pandas_object(lake.select(self.keys).to_pandas(), index=False).to_numpy(np.uint64)
-        # Sorting, not numpy's hash-based unique, which is several times slower here.
+        hashes = row_hashes(lake, self.keys)
+        # Sorting, not numpy's hash-based unique, which is several times slower here; sorted
+        # probes also walk the index in order instead of jumping around it.
         order = np.argsort(hashes, kind="stable")
         ordered = hashes[order]
         repeated = np.zeros(len(hashes), dtype=bool)
-        repeated[order[1:][ordered[1:] == ordered[:-1]]] = True
-        seen = np.zeros(len(hashes), dtype=bool)
+        repeated[1:] = ordered[1:] == ordered[:-1]
+        where = np.searchsorted(self.hashes, ordered)
+        known = repeated.copy()
         if len(self.hashes):
-            where = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
-            seen = self.hashes[where] == hashes
-        fresh = ordered[~(repeated | seen)[order]]
-        self.hashes = np.sort(np.concatenate([self.hashes, fresh]), kind="stable")
-        return np.asarray(repeated | seen, dtype=bool)
+            known |= self.hashes[np.minimum(where, len(self.hashes) - 1)] == ordered
+        self.hashes = np.insert(self.hashes, where[~known], ordered[~known])
+        duplicate = np.empty(len(hashes), dtype=bool)
+        duplicate[order] = known
+        return duplicate
 
 
 def _committed_snapshot(table: Any, sha256: str, *, final: bool = True) -> Any | None:

@@ -29,6 +29,11 @@ FINESS = r"^(?:[0-9]{2}|2[AB])[0-9]{7}$"
 GHM = r"^[0-9]{2}[A-Z][0-9]{2}[0-9A-Z]$"
 RPPS = r"^[0-9]{11}$"
 EARLIEST = dt.date(1900, 1, 1)
+# The value of each hex digit's byte (0-9, a-f, A-F).
+_HEX_VALUE = np.zeros(256, dtype=np.uint8)
+_HEX_VALUE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX_VALUE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_HEX_VALUE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 
 
 @dataclass(frozen=True)
@@ -92,15 +97,18 @@ class KnownPersons:
         heads = pc.utf8_slice_codeunits(pc.fill_null(values, "0" * 16), 0, 16)
         if isinstance(heads, pa.ChunkedArray):
             heads = heads.combine_chunks()
+        # Scans give large strings (64-bit offsets); 16 characters a value fit 32-bit ones.
+        heads = heads.cast(pa.string())
         # 16 hex characters a value, decoded without a Python loop.
         text = np.frombuffer(heads.buffers()[2], dtype=np.uint8)[: 16 * len(heads)]
         offsets = np.frombuffer(heads.buffers()[1], dtype=np.int32)[: len(heads) + 1]
         if len(heads) and not np.all(np.diff(offsets) == 16):
             return np.array([int(h, 16) for h in heads.to_pylist()], dtype=np.uint64)
         chars = text[offsets[0]: offsets[0] + 16 * len(heads)].reshape(-1, 16)
-        digits = np.where(chars <= ord("9"), chars - ord("0"), (chars | 0x20) - ord("a") + 10).astype(np.uint64)
-        weights = np.uint64(16) ** np.arange(15, -1, -1, dtype=np.uint64)
-        return np.asarray((digits * weights).sum(axis=1, dtype=np.uint64), dtype=np.uint64)
+        nibbles = _HEX_VALUE[chars]
+        # Two hex digits a byte, the eight bytes read as one big-endian integer.
+        packed = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
+        return np.asarray(packed.view(">u8").reshape(-1), dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self.prefixes)
