@@ -3,10 +3,10 @@ DAGs, and a researcher's question answered through Trino."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from santelake.errors import SantelakeError
@@ -44,14 +44,13 @@ def land(layout: Layout, scale: int = DEMO_SCALE, seed: int = DEMO_SEED) -> None
 def run_dag(layout: Layout, dag_id: str) -> None:
     """Run one DAG to completion with ``airflow dags test``, against the running stack."""
     airflow = Airflow(layout)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")} | airflow.environment()
-    result = subprocess.run([airflow.airflow_bin, "dags", "test", dag_id], env=env, capture_output=True,
-                            text=True, timeout=1800, check=False)
+    result = subprocess.run([airflow.airflow_bin, "dags", "test", dag_id], env=airflow.process_env(),
+                            capture_output=True, text=True, timeout=1800, check=False)
     if result.returncode != 0 or "state=failed" in result.stdout + result.stderr:
         raise SantelakeError(f"DAG {dag_id} failed:\n{(result.stdout + result.stderr)[-4000:]}")
 
 
-def load(layout: Layout, log: object = print) -> None:
+def load(layout: Layout, log: Callable[[str], None] = print) -> None:
     """Land the demo extracts and load them through the DAGs; a second run changes nothing."""
     from santelake.lake.catalog import open_catalog
     from santelake.lake.reference import ensure_reference_tables
@@ -60,8 +59,7 @@ def load(layout: Layout, log: object = print) -> None:
     land(layout)
     for source in runner.SOURCES:
         run_dag(layout, f"ingest_{source}")
-        if callable(log):
-            log(f"ingest_{source}: loaded")
+        log(f"ingest_{source}: loaded")
 
 
 def answer(layout: Layout, user: str = RESEARCHER) -> str:

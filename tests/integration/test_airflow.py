@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -29,9 +28,8 @@ RUN = textwrap.dedent("""
 
 
 def _airflow(layout: Layout, *dag_ids: str) -> dict[str, object]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")} | Airflow(layout).environment()
-    result = subprocess.run([sys.executable, "-c", RUN, *dag_ids], env=env, capture_output=True, text=True,
-                            timeout=900, check=False)
+    result = subprocess.run([sys.executable, "-c", RUN, *dag_ids], env=Airflow(layout).process_env(),
+                            capture_output=True, text=True, timeout=900, check=False)
     last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, f"{last}\n{result.stderr[-3000:]}"
     return dict(json.loads(last))

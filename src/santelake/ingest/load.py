@@ -13,17 +13,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from santelake.digest import file_sha256
 from santelake.ingest import source
 from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.expectations import AUDIT_ROWS, audit
@@ -61,14 +61,6 @@ class _Quarantine:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(4 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _transform(batch: pa.RecordBatch, declared: TableSchema, pseudonymiser: Pseudonymiser,
@@ -271,14 +263,13 @@ class Loader:
         # Appends run on one background thread (Arrow and Parquet release the GIL), overlapping
         # the Iceberg write of a chunk with reading and checking the next; one at a time.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iceberg-append")
-        pending: Future[int] | None = None
+        pending: Future[None] | None = None
         quarantine = _Quarantine()
         seen = SeenRows(keys)
         buffer: list[pa.Table] = []
         sample: list[pa.Table] = []
         sampled = 0
         buffered = read = published = 0
-        appends = 0
         try:
             for batch in source.batches(path, declared):
                 bad: dict[int, str] = {}
@@ -304,13 +295,13 @@ class Loader:
                 read += batch.num_rows
                 if buffered >= self.flush_rows:
                     if pending is not None:
-                        appends += pending.result()
+                        pending.result()
                         self.after_step("write")
                     pending = writer.submit(self._append, transaction, buffer, sha256, path)
                     published += buffered
                     buffer, buffered = [], 0
             if pending is not None:
-                appends += pending.result()
+                pending.result()
                 self.after_step("write")
         finally:
             writer.shutdown(wait=True)
@@ -319,10 +310,8 @@ class Loader:
             message = (f"{path.name}: {len(quarantine)} of {read} rows ({share:.1%}) break a rule, above the "
                        f"{self.threshold:.0%} threshold of {declared.full_name}; nothing published. "
                        f"Rules broken: {_rule_counts(quarantine.rules)}")
-            result = LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine), message)
-            self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
-            self._record(files_table, result)
-            raise FileRejectedError(message)
+            self._reject(LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine), message),
+                         declared, path, quarantine, quarantine_table, files_table)
         docs = ""
         if self.gx_dir is not None and sampled:
             checked = audit(self.gx_dir, declared, rules, pa.concat_tables(sample))
@@ -330,11 +319,8 @@ class Loader:
             if not checked.success:
                 message = (f"{path.name}: the staged rows fail expectations {', '.join(checked.failed)}; nothing "
                            f"published. Data Docs: {docs}")
-                result = LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine),
-                                    message, docs)
-                self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
-                self._record(files_table, result)
-                raise FileRejectedError(message)
+                self._reject(LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine),
+                                        message, docs), declared, path, quarantine, quarantine_table, files_table)
         published += buffered
         summary = {ROWS_READ: str(read), "santelake.rows-published": str(published),
                    "santelake.rows-quarantined": str(len(quarantine))}
@@ -349,6 +335,13 @@ class Loader:
         self.after_step("record")
         return result
 
+    def _reject(self, result: LoadResult, declared: TableSchema, path: Path, quarantine: _Quarantine,
+                quarantine_table: Any, files_table: Any) -> NoReturn:
+        """Keep the rejected rows and the file's record for review, publish nothing, fail the load."""
+        self._write_quarantine(quarantine_table, declared, path, result.sha256, quarantine)
+        self._record(files_table, result)
+        raise FileRejectedError(result.message)
+
     @staticmethod
     def _apply_rules(lake: pa.Table, rules: list[RowRule], bad: dict[int, str]) -> None:
         for rule in rules:
@@ -357,10 +350,9 @@ class Loader:
 
     @staticmethod
     def _append(transaction: Any, buffer: list[pa.Table], sha256: str, path: Path,
-                summary: dict[str, str] | None = None) -> int:
+                summary: dict[str, str] | None = None) -> None:
         properties = {SOURCE_HASH: sha256, SOURCE_FILE: path.name} | (summary or {})
         transaction.append(pa.concat_tables(buffer), snapshot_properties=properties)
-        return 1
 
     def _write_quarantine(self, quarantine_table: Any, declared: TableSchema, path: Path, sha256: str,
                           quarantine: _Quarantine) -> None:

@@ -8,7 +8,6 @@ the source) into the cache, keyed by that version.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from santelake.digest import file_sha256
 from santelake.errors import PrerequisiteError, ServiceError
 
 
@@ -60,14 +60,6 @@ MINIO_MODULE = "github.com/minio/minio"
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_maven(artifact: MavenArtifact, cache_dir: Path) -> Path:
     """The verified local file of ``artifact``, downloading it on first use."""
     repository = cache_dir / "maven"
@@ -87,7 +79,7 @@ def fetch_maven(artifact: MavenArtifact, cache_dir: Path) -> Path:
             raise ServiceError(
                 f"could not fetch {artifact.coordinate} with Maven:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
             )
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != artifact.sha256:
         path.unlink()
         raise ServiceError(

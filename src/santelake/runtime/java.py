@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -14,7 +15,9 @@ CANDIDATES = ("/usr/lib/jvm/temurin-25-jdk-amd64", "/usr/lib/jvm/java-25-openjdk
               "/usr/lib/jvm/temurin-24-jdk-amd64")
 
 
+@functools.cache
 def java_version(home: Path) -> int | None:
+    """The major version of ``home``'s java (asked once per process: it starts a JVM)."""
     java = home / "bin" / "java"
     if not java.exists():
         return None

@@ -106,7 +106,7 @@ def _as_tuple(service: Service) -> tuple[bool, str]:
 def status(layout: Layout) -> list[ServiceStatus]:
     result = []
     for service in services(layout):
-        specs = service.processes() if _prepared(service) else []
+        specs = _specs(service)
         pids = [process.read_pid(spec.pid_file) for spec in specs]
         if not specs or not all(pids):
             result.append(ServiceStatus(service.name, service.url, pids, False, "not running"))
@@ -120,18 +120,16 @@ def status(layout: Layout) -> list[ServiceStatus]:
     return result
 
 
-def _prepared(service: Service) -> bool:
+def _specs(service: Service) -> list[process.ProcessSpec]:
+    """The service's processes; none when it cannot be described yet (e.g. no Java installed)."""
     try:
-        service.processes()
+        return service.processes()
     except SantelakeError:
-        return False
-    return True
+        return []
 
 
 def down(layout: Layout, log: Log = print) -> None:
     for service in reversed(services(layout)):
-        if not _prepared(service):
-            continue
-        for spec in reversed(service.processes()):
+        for spec in reversed(_specs(service)):
             if process.stop(spec):
                 log(f"{spec.name}: stopped")

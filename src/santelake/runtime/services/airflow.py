@@ -71,7 +71,8 @@ class Airflow(Service):
             "NO_PROXY": "localhost,127.0.0.1",
         }
 
-    def _env(self) -> dict[str, str]:
+    def process_env(self) -> dict[str, str]:
+        """This process's environment without its own AIRFLOW_* settings, plus the stack's."""
         base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         return base | self.environment()
 
@@ -81,10 +82,10 @@ class Airflow(Service):
 
     def prepare(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        run_checked([self.airflow_bin, "db", "migrate"], "airflow db migrate", env=self._env(), timeout=900)
+        run_checked([self.airflow_bin, "db", "migrate"], "airflow db migrate", env=self.process_env(), timeout=900)
 
     def processes(self) -> list[ProcessSpec]:
-        env = self._env()
+        env = self.process_env()
         return [
             self.spec([self.airflow_bin, "dag-processor"], env, suffix="dag-processor"),
             # The worker log server binds every interface; logs are local files here anyway.
