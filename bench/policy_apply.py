@@ -22,8 +22,8 @@ import trino.exceptions
 from santelake.access import query
 from santelake.access.token import dev_token
 from santelake.config import load_settings
+from santelake.locations import policies_dir
 from santelake.policy.apply import apply, build
-from santelake.policy.sources import policies_dir
 from santelake.runtime.layout import Layout
 
 PROBE = "SELECT count(*) FROM iceberg.snds.pharmacy_dispensations"

@@ -9,20 +9,16 @@ from typing import Any
 
 from santelake.ingest.load import Loader, LoadResult
 from santelake.lake.catalog import open_catalog
+from santelake.locations import schemas_dir
 from santelake.pseudonymise import Pseudonymiser
 from santelake.pseudonymise.key import KEY_ENV, KEY_FILE_ENV, load_key_chain
 from santelake.pseudonymise.rekey import check_tables
 from santelake.runtime.layout import Layout
 from santelake.schema import TableSchema, load_schemas
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[3] / "iceberg_schemas"
 # Load order: beneficiaries first, so every other source can check its persons are known.
 SOURCES = ("beneficiaries", "hospital_stays", "outpatient_claims", "pharmacy_dispensations", "gp_consultations")
 NAMESPACE = "snds"
-
-
-def schemas_dir() -> Path:
-    return Path(os.environ.get("SANTELAKE_SCHEMAS_DIR", SCHEMAS_DIR))
 
 
 def schemas() -> dict[str, TableSchema]:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from santelake.errors import ServiceError
+from santelake.locations import policies_dir, schemas_dir
 from santelake.policy.compile import Compiled, compile_policies
 from santelake.policy.errors import Fault
 from santelake.policy.lint import lint
 from santelake.policy.loader import load_policies
 from santelake.policy.model import PolicySet
-from santelake.policy.sources import policies_dir, schemas_dir
 from santelake.runtime.layout import Layout
 from santelake.schema import load_schemas
 

@@ -24,8 +24,8 @@ def _sources(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
+    from santelake.locations import policies_dir, schemas_dir
     from santelake.policy.lint import lint_directory
-    from santelake.policy.sources import policies_dir, schemas_dir
 
     _, faults = lint_directory(policies_dir(args.policies), schemas_dir(args.schemas), _day(args))
     for fault in faults:
@@ -96,15 +96,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _schemas(args: argparse.Namespace) -> dict[str, Any]:
-    from santelake.policy.sources import schemas_dir
+    from santelake.locations import schemas_dir
     from santelake.schema import load_schemas
 
     return {t.full_name: t for t in load_schemas(schemas_dir(args.schemas))}
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from santelake.locations import POLICIES_DIR, SCHEMAS_DIR
     from santelake.policy.diff import diff_revisions
-    from santelake.policy.sources import POLICIES_DIR, SCHEMAS_DIR
 
     lines = diff_revisions(Path(args.repo), args.rev1, args.rev2, POLICIES_DIR, SCHEMAS_DIR, _day(args))
     print("\n".join(lines) if lines else "no access changes")

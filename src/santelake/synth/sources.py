@@ -1,8 +1,8 @@
 """The layout of each synthetic source extract: file, format, encoding, delimiter, dates, columns.
 
-This is the contract between the generator and the ingestion reader: the generator writes
-exactly what is described here and the reader parses it from the same description. CSV
-files have one header row holding the column names, no quoting, and ``\\n`` line ends.
+Derived from the tables' schema files (``iceberg_schemas/snds``), which the ingestion reader
+also reads: one description of each raw file. CSV files have one header row holding the
+column names, no quoting, and ``\\n`` line ends.
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ from enum import StrEnum
 from typing import Literal
 
 import pyarrow as pa
+from pyiceberg.types import DateType, DecimalType, IntegerType, LongType
+
+from santelake.locations import schemas_dir
+from santelake.schema import Column, SourceFormat, TableSchema, Transform, load_schemas
 
 
 class ColumnKind(StrEnum):
@@ -65,108 +69,57 @@ class SourceTable:
         return pa.schema([pa.field(c.name, _ARROW_TYPES[c.kind], nullable=c.nullable) for c in self.columns])
 
 
-_S = ColumnKind.STRING
-_D = ColumnKind.DATE
-_I = ColumnKind.INTEGER
-_A = ColumnKind.AMOUNT
+_DATE_FORMATS = {Transform.PARSE_DATE_DDMMYYYY: "%d%m%Y", Transform.PARSE_DATE_ISO: "%Y-%m-%d"}
 
 
-def _columns(*specs: tuple[str, ColumnKind] | tuple[str, ColumnKind, bool]) -> tuple[SourceColumn, ...]:
-    return tuple(SourceColumn(*spec) for spec in specs)
+def _kind(column: Column) -> ColumnKind:
+    """What the raw value of ``column`` holds, from its first transform and its lake type."""
+    first = column.transforms[0]
+    if first in _DATE_FORMATS or (first is Transform.IDENTITY and isinstance(column.type, DateType)):
+        return ColumnKind.DATE
+    if first is Transform.DECIMAL or isinstance(column.type, DecimalType):
+        return ColumnKind.AMOUNT
+    if first is Transform.IDENTITY and isinstance(column.type, IntegerType | LongType):
+        return ColumnKind.INTEGER
+    return ColumnKind.STRING
 
 
-BENEFICIARIES = SourceTable(
-    name="beneficiaries",
-    file_name="beneficiaries.csv",
-    format="csv",
-    encoding="latin-1",
-    delimiter=";",
-    date_format="%d%m%Y",
-    columns=_columns(
-        ("BEN_NIR", _S),
-        ("BEN_NOM", _S),
-        ("BEN_PRENOM", _S),
-        ("BEN_NAI_DTE", _D),
-        ("BEN_SEX_COD", _I),
-        ("BEN_CP", _S),
-        ("BEN_RNG_GEM", _I),
-        ("BEN_DCD_DTE", _D, True),
-    ),
-)
+def from_schema(declared: TableSchema) -> SourceTable:
+    """The raw file a table's schema file declares: iceberg_schemas/ is the one description of it."""
+    source = declared.source
+    if source is None:
+        raise ValueError(f"{declared.path}: {declared.full_name} declares no source file")
+    columns: dict[str, SourceColumn] = {}
+    date_formats = set()
+    for column in declared.lake_columns:
+        if column.source is not None and column.source not in columns:
+            columns[column.source] = SourceColumn(column.source, _kind(column), nullable=not column.required)
+            date_formats |= {_DATE_FORMATS[t] for t in column.transforms if t in _DATE_FORMATS}
+    for dropped in declared.dropped_source_columns:
+        columns.setdefault(dropped.name, SourceColumn(dropped.name))
+    if len(date_formats) > 1:
+        raise ValueError(f"{declared.path}: one file cannot write dates as {' and '.join(sorted(date_formats))}")
+    csv = source.format is SourceFormat.CSV
+    return SourceTable(
+        name=declared.name,
+        file_name=source.file,
+        format="csv" if csv else "parquet",
+        encoding=source.encoding if csv else None,
+        delimiter=source.delimiter if csv else None,
+        date_format=(date_formats.pop() if date_formats else "%Y-%m-%d") if csv else None,
+        columns=tuple(columns.values()),
+    )
 
-OUTPATIENT_CLAIMS = SourceTable(
-    name="outpatient_claims",
-    file_name="outpatient_claims.csv",
-    format="csv",
-    encoding="utf-8",
-    delimiter=";",
-    date_format="%Y-%m-%d",
-    columns=_columns(
-        ("FLX_ID", _S),
-        ("BEN_NIR", _S),
-        ("EXE_SOI_DTD", _D),
-        ("PRS_NAT_REF", _I),
-        ("PSP_SPE_COD", _I),
-        ("PSE_SPE_COD", _I),
-        ("PRS_PAI_MNT", _A),
-        ("PRS_REM_MNT", _A),
-    ),
-)
 
-PHARMACY_DISPENSATIONS = SourceTable(
-    name="pharmacy_dispensations",
-    file_name="pharmacy_dispensations.parquet",
-    format="parquet",
-    encoding=None,
-    delimiter=None,
-    date_format=None,
-    columns=_columns(
-        ("DSP_ID", _S),
-        ("BEN_NIR", _S),
-        ("EXE_SOI_DTD", _D),
-        ("PHA_CIP_C13", _S),
-        ("PHA_ATC_CLA", _S),
-        ("PHA_ACT_QSN", _I),
-    ),
-)
+# Generation order: beneficiaries first, as ingestion loads them.
+_ORDER = ("beneficiaries", "outpatient_claims", "pharmacy_dispensations", "hospital_stays", "gp_consultations")
+_DECLARED = {s.name: s for s in load_schemas(schemas_dir()) if s.namespace == "snds"}
 
-HOSPITAL_STAYS = SourceTable(
-    name="hospital_stays",
-    file_name="hospital_stays.csv",
-    format="csv",
-    encoding="latin-1",
-    delimiter=";",
-    date_format="%d%m%Y",
-    columns=_columns(
-        ("RSA_NUM", _S),
-        ("NIR_ANO", _S),
-        ("ETA_NUM", _S),
-        ("ENT_DAT", _D),
-        ("SOR_DAT", _D),
-        ("DGN_PAL", _S),
-        ("DGN_ASS", _S),
-        ("GRG_GHM", _S),
-    ),
-)
-
-GP_CONSULTATIONS = SourceTable(
-    name="gp_consultations",
-    file_name="gp_consultations.parquet",
-    format="parquet",
-    encoding=None,
-    delimiter=None,
-    date_format=None,
-    columns=_columns(
-        ("CNS_ID", _S),
-        ("BEN_NIR", _S),
-        ("CNS_DTE", _D),
-        ("GP_RPPS", _S),
-        ("CNS_TYP", _S),
-    ),
-)
-
-TABLES: Mapping[str, SourceTable] = {
-    table.name: table
-    for table in (BENEFICIARIES, OUTPATIENT_CLAIMS, PHARMACY_DISPENSATIONS, HOSPITAL_STAYS, GP_CONSULTATIONS)
-}
+TABLES: Mapping[str, SourceTable] = {name: from_schema(_DECLARED[name]) for name in _ORDER}
 """Every source extract by table name, in generation order."""
+
+BENEFICIARIES = TABLES["beneficiaries"]
+OUTPATIENT_CLAIMS = TABLES["outpatient_claims"]
+PHARMACY_DISPENSATIONS = TABLES["pharmacy_dispensations"]
+HOSPITAL_STAYS = TABLES["hospital_stays"]
+GP_CONSULTATIONS = TABLES["gp_consultations"]

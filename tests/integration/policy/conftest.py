@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from santelake.locations import schemas_dir
 from santelake.policy.apply import Build, apply, build
-from santelake.policy.sources import schemas_dir
 from santelake.runtime.layout import Layout
 from santelake.schema import TableSchema
 from tests.integration.policy import lakedata

@@ -11,9 +11,9 @@ import trino.exceptions
 
 from santelake.access import query
 from santelake.access.token import dev_token
+from santelake.locations import policies_dir
 from santelake.policy.apply import Build, apply, build
 from santelake.policy.keycloak import sync_groups
-from santelake.policy.sources import policies_dir
 from santelake.runtime.layout import Layout
 from santelake.runtime.services.keycloak import Keycloak
 from tests.integration.policy.conftest import EFFECT_TIMEOUT_S, eventually

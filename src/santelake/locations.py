@@ -1,4 +1,4 @@
-"""Where the policy files and the table schemas are read from.
+"""Where santelake reads its declarations from: the policy files and the table schemas.
 
 First found wins: an explicit path (a command-line option), the environment
 (``SANTELAKE_POLICIES_DIR``, ``SANTELAKE_SCHEMAS_DIR``), then ``policies/`` and
