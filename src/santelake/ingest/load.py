@@ -233,6 +233,14 @@ class Loader:
         return KnownPersons(self.catalog.load_table(identifier).scan(selected_fields=("person_id",))
                             .to_arrow()["person_id"])
 
+    def is_recorded(self, table_name: str, path: Path) -> bool:
+        """Whether ``path`` was loaded (published or rejected) into ``table_name`` already."""
+        identifier = self.schemas["ops.ingested_files"].identifier
+        if not self.catalog.table_exists(identifier):
+            return False
+        files_table = self.catalog.load_table(identifier)
+        return _recorded(files_table, file_sha256(path), self.schemas[table_name].full_name) is not None
+
     def load(self, table_name: str, path: Path) -> LoadResult:
         declared = self.schemas[table_name]
         sha256 = file_sha256(path)

@@ -36,8 +36,10 @@ def test_every_source_loads_and_a_reload_is_a_no_op(scratch: tuple[Loader, str],
     files = {"beneficiaries": "beneficiaries.csv", "hospital_stays": "hospital_stays.csv",
              "outpatient_claims": "outpatient_claims.csv", "pharmacy_dispensations": "pharmacy_dispensations.parquet",
              "gp_consultations": "gp_consultations.parquet"}
+    assert not loader.is_recorded("snds.beneficiaries", extracts / "beneficiaries.csv")
     for source, name in files.items():
         result = loader.load(f"snds.{source}", extracts / name)
+        assert loader.is_recorded(f"snds.{source}", extracts / name)
         assert result.status == "published", result
         assert result.rows_quarantined == 0
         assert Path(result.data_docs).is_file(), "the audit must leave its Data Docs"
