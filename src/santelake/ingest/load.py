@@ -1,7 +1,9 @@
 """Load one landed file into its table: check, pseudonymise, write-audit-publish, once.
 
 - Write: valid rows are appended inside one Iceberg transaction, in chunks of
-  ``flush_rows``, so memory stays bounded; nothing is visible until the commit.
+  ``flush_rows``, so memory stays bounded; nothing is visible until the commit. Duplicate
+  rows are found exactly with a fixed-size filter and a spill to disk (``dedupe``), so
+  memory does not grow with the file either.
 - Audit: rows that break a rule are set aside for quarantine; if their share passes the
   table's threshold the transaction is dropped, nothing is published, and the file is
   recorded as rejected with the reason.
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ import pyarrow.compute as pc
 
 from santelake.digest import file_sha256
 from santelake.ingest import source
+from santelake.ingest.dedupe import DuplicateFinder
 from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.expectations import AUDIT_ROWS, audit
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
@@ -38,6 +42,17 @@ PUBLISHED = "published"
 REJECTED = "rejected"
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_FLUSH_ROWS = 500_000
+# The duplicate check's Bloom filter: sized from the file (about 16 bits a row of 60 bytes),
+# at most this; past it a large file costs more rows held back, never more memory.
+DEFAULT_DEDUPE_BYTES = 64 << 20
+MIN_DEDUPE_BYTES = 1 << 20
+
+
+def dedupe_bytes(file_bytes: int, cap: int = DEFAULT_DEDUPE_BYTES) -> int:
+    """The Bloom filter size for a file of ``file_bytes``: a power of two in [1 MiB, ``cap``]."""
+    wanted = max(MIN_DEDUPE_BYTES, file_bytes // 32)
+    size = 1 << (wanted - 1).bit_length()
+    return max(MIN_DEDUPE_BYTES, min(size, 1 << (cap.bit_length() - 1)))
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,7 @@ def _transform(batch: pa.RecordBatch, declared: TableSchema, pseudonymiser: Pseu
     return arrays
 
 
-def _raw_reference(batch: pa.RecordBatch, rows: Iterable[int], pseudonymiser: Pseudonymiser) -> list[str]:
+def _raw_reference(batch: pa.RecordBatch | pa.Table, rows: Iterable[int], pseudonymiser: Pseudonymiser) -> list[str]:
     """A pseudonymised fingerprint of each raw row: it finds the row again, it reveals nothing."""
     rows = list(rows)
     if not rows:
@@ -94,97 +109,6 @@ def _raw_reference(batch: pa.RecordBatch, rows: Iterable[int], pseudonymiser: Ps
     columns = [picked.column(i).to_pylist() for i in range(picked.num_columns)]
     return [pseudonymiser.pseudonymise("\x1f".join("" if c[i] is None else str(c[i]) for c in columns))
             for i in range(len(rows))]
-
-
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_NULL = np.uint64(0x5BD1E9955BD1E995)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: every input bit moves every output bit."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
-
-
-def _padded_words(text: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Each value's bytes, zero-padded to whole 64-bit words: one row per value."""
-    lengths = np.diff(offsets)
-    count = len(lengths)
-    longest = int(lengths.max()) if count else 0
-    width = max(1, -(-longest // 8)) * 8
-    padded = np.zeros((count, width), dtype=np.uint8)
-    if count and int(lengths.min()) == longest:
-        padded[:, :longest] = text.reshape(count, longest)
-    else:
-        # Identifiers of varying width: scatter each byte to its row.
-        starts = np.repeat(np.arange(count, dtype=np.int64) * width - (offsets[:-1] - offsets[0]), lengths)
-        padded.reshape(-1)[starts + np.arange(len(text), dtype=np.int64)] = text
-    return padded.view(np.uint64)
-
-
-def _column_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A 64-bit hash of each value, the same whatever the batch it comes in; text of non-text types."""
-    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if not (pa.types.is_string(array.type) or pa.types.is_binary(array.type)):
-        array = array.cast(pa.large_binary()) if pa.types.is_large_string(array.type) or \
-            pa.types.is_large_binary(array.type) else array.cast(pa.string())
-    wide = pa.types.is_large_binary(array.type)
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64 if wide else np.int32)
-    offsets = offsets[array.offset: array.offset + len(array) + 1].astype(np.int64)
-    data = array.buffers()[2]
-    text = (np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8))
-    words = _padded_words(text[offsets[0]: offsets[-1]], offsets)
-    lengths = np.diff(offsets)
-    used = -(-lengths // 8)
-    hashes = _mix(lengths.astype(np.uint64) * _GOLDEN)
-    for word in range(words.shape[1]):
-        hashes = np.where(word < used, _mix(hashes ^ words[:, word]), hashes)
-    if array.null_count:
-        hashes[np.asarray(array.is_null())] = _NULL
-    return hashes
-
-
-def row_hashes(table: pa.Table, keys: list[str]) -> np.ndarray:
-    """A 64-bit hash of each row's ``keys``, computed on the Arrow buffers (no pandas copy)."""
-    hashes = np.zeros(table.num_rows, dtype=np.uint64)
-    for key in keys:
-        hashes = _mix(hashes * _GOLDEN + _column_hashes(table[key]))
-    return hashes
-
-
-class SeenRows:
-    """64-bit hashes of the key of every row staged so far, to find duplicates exactly.
-
-    Kept as sorted numpy arrays merged in batches: 8 bytes a row (80 MB for ten million),
-    the one part of a load's memory that grows with the file.
-    """
-
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        self.keys = list(keys)
-        self.hashes = np.empty(0, dtype=np.uint64)
-
-    def duplicates(self, lake: pa.Table) -> np.ndarray:
-        """A mask of the rows whose key was seen before (earlier in this batch or in the file)."""
-        hashes = row_hashes(lake, self.keys)
-        # Sorting, not numpy's hash-based unique, which is several times slower here; sorted
-        # probes also walk the index in order instead of jumping around it.
-        order = np.argsort(hashes, kind="stable")
-        ordered = hashes[order]
-        repeated = np.zeros(len(hashes), dtype=bool)
-        repeated[1:] = ordered[1:] == ordered[:-1]
-        where = np.searchsorted(self.hashes, ordered)
-        known = repeated.copy()
-        if len(self.hashes):
-            known |= self.hashes[np.minimum(where, len(self.hashes) - 1)] == ordered
-        self.hashes = np.insert(self.hashes, where[~known], ordered[~known])
-        duplicate = np.empty(len(hashes), dtype=bool)
-        duplicate[order] = known
-        return duplicate
 
 
 def _committed_snapshot(table: Any, sha256: str, *, final: bool = True) -> Any | None:
@@ -208,6 +132,7 @@ class Loader:
 
     def __init__(self, catalog: Any, pseudonymiser: Pseudonymiser, schemas: dict[str, TableSchema], *,
                  threshold: float = DEFAULT_THRESHOLD, flush_rows: int = DEFAULT_FLUSH_ROWS,
+                 dedupe_cap: int = DEFAULT_DEDUPE_BYTES, spill_dir: Path | None = None,
                  gx_dir: Path | None = None,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                  after_step: Callable[[str], None] = lambda _: None) -> None:
@@ -216,6 +141,9 @@ class Loader:
         self.schemas = schemas
         self.threshold = threshold
         self.flush_rows = flush_rows
+        self.dedupe_cap = dedupe_cap
+        # Where a load spills its duplicate check (8 bytes a row, removed after); None: $TMPDIR.
+        self.spill_dir = spill_dir
         # Where the Great Expectations project and its Data Docs live; None skips the audit
         # (unit tests of the row rules only: every installation passes one).
         self.gx_dir = gx_dir
@@ -260,41 +188,56 @@ class Loader:
             self._record(files_table, result)
             return result
         persons = self.known_persons() if declared.name != "beneficiaries" else None
-        return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons)
+        with tempfile.TemporaryDirectory(prefix="santelake-load-", dir=self.spill_dir) as spill:
+            finder = DuplicateFinder(
+                declared.identifier_fields or tuple(c.name for c in declared.lake_columns), Path(spill),
+                dedupe_bytes(path.stat().st_size, self.dedupe_cap))
+            try:
+                return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons, finder)
+            finally:
+                finder.close()
 
     def _load_new(self, declared: TableSchema, table: Any, quarantine_table: Any, files_table: Any, path: Path,
-                  sha256: str, persons: KnownPersons | None) -> LoadResult:
+                  sha256: str, persons: KnownPersons | None, finder: DuplicateFinder) -> LoadResult:
         rules = table_rules(declared, persons)
         schema = to_arrow_schema(declared)
-        keys = declared.identifier_fields or tuple(c.name for c in declared.lake_columns)
+        names = [c.name for c in declared.lake_columns]
         transaction = table.transaction()
         # Appends run on one background thread (Arrow and Parquet release the GIL), overlapping
         # the Iceberg write of a chunk with reading and checking the next; one at a time.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iceberg-append")
         pending: Future[None] | None = None
         quarantine = _Quarantine()
-        seen = SeenRows(keys)
         buffer: list[pa.Table] = []
         sample: list[pa.Table] = []
         sampled = 0
         buffered = read = published = 0
+
+        def flush() -> None:
+            nonlocal pending, buffer, buffered, published
+            if pending is not None:
+                pending.result()
+                self.after_step("write")
+            pending = writer.submit(self._append, transaction, buffer, sha256, path)
+            published += buffered
+            buffer, buffered = [], 0
+
         try:
             for batch in source.batches(path, declared):
                 bad: dict[int, str] = {}
                 arrays = _transform(batch, declared, self.pseudonymiser, bad)
-                lake = pa.Table.from_arrays(arrays, names=[c.name for c in declared.lake_columns])
+                lake = pa.Table.from_arrays(arrays, names=names)
                 self._apply_rules(lake, rules, bad)
                 ok = np.ones(lake.num_rows, dtype=bool)
                 ok[list(bad)] = False
-                dupes = seen.duplicates(lake.filter(pa.array(ok)))
-                for index in np.flatnonzero(ok)[dupes]:
-                    bad[int(index)] = "duplicate_row"
-                    ok[index] = False
+                positions = np.flatnonzero(ok)
+                checked = lake.filter(pa.array(ok)) if bad else lake
+                write = finder.check(checked, batch, positions, read)
                 rows = sorted(bad)
                 quarantine.rows += [read + r + 1 for r in rows]
                 quarantine.rules += [bad[r] for r in rows]
                 quarantine.references += _raw_reference(batch, rows, self.pseudonymiser)
-                valid = lake.filter(pa.array(ok)).cast(schema)
+                valid = (checked if write.all() else checked.filter(pa.array(write))).cast(schema)
                 if sampled < AUDIT_ROWS:
                     sample.append(valid.slice(0, AUDIT_ROWS - sampled))
                     sampled += sample[-1].num_rows
@@ -302,12 +245,18 @@ class Loader:
                 buffered += valid.num_rows
                 read += batch.num_rows
                 if buffered >= self.flush_rows:
-                    if pending is not None:
-                        pending.result()
-                        self.after_step("write")
-                    pending = writer.submit(self._append, transaction, buffer, sha256, path)
-                    published += buffered
-                    buffer, buffered = [], 0
+                    flush()
+            # Rows held back by the duplicate check: the duplicates go to quarantine, the rest
+            # (the filter's false positives, first occurrences) are published after all.
+            for settled in finder.resolve(names):
+                count = len(settled.duplicate_rows)
+                quarantine.rows += settled.duplicate_rows
+                quarantine.rules += ["duplicate_row"] * count
+                quarantine.references += _raw_reference(settled.duplicates, range(count), self.pseudonymiser)
+                buffer.append(settled.publish.cast(schema))
+                buffered += settled.publish.num_rows
+                if buffered >= self.flush_rows:
+                    flush()
             if pending is not None:
                 pending.result()
                 self.after_step("write")

@@ -114,10 +114,15 @@ class KnownPersons:
         return len(self.prefixes)
 
     def unknown(self, pseudonyms: pa.Array | pa.ChunkedArray) -> pa.Array:
-        prefixes = self._prefixes(pseudonyms)
+        # Each distinct person once: claims name the same person many times.
+        encoded = pc.dictionary_encode(pseudonyms)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        prefixes = self._prefixes(encoded.dictionary)
         where = np.searchsorted(self.prefixes, prefixes)
         found = (where < len(self.prefixes)) & (self.prefixes[np.minimum(where, len(self.prefixes) - 1)] == prefixes)
-        return pa.array(~found)
+        # A null person is not known either (the not-null rule names it too).
+        return pc.fill_null(pc.take(pa.array(~found), encoded.indices), True)
 
 
 def known_person(persons: KnownPersons) -> RowRule:

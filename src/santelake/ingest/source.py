@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from santelake.ingest.errors import SourceFileError
 from santelake.schema import SourceFormat, TableSchema
 
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 4 << 20
 
 
 def _check_header(path: Path, found: list[str], declared: TableSchema) -> None:

@@ -7,14 +7,129 @@ its row index in the batch, so the caller can quarantine exactly those rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from santelake.pseudonymise.errors import InvalidValuesError
 
 
+@dataclass(frozen=True)
+class _Bytes:
+    """A set of bytes as a range less a few: checked with reductions, not a per-byte lookup."""
+
+    low: int
+    high: int
+    excluded: tuple[int, ...] = ()
+
+    def holds(self, text: np.ndarray) -> bool:
+        if not len(text):
+            return True
+        if int(text.min()) < self.low or int(text.max()) > self.high:
+            return False
+        return not any(bool((text == byte).any()) for byte in self.excluded)
+
+
+# Printable ASCII but the space: text made only of these has nothing to trim (any other
+# byte, a control or a multi-byte character that may be Unicode whitespace, takes the careful path).
+_NOT_WHITESPACE = _Bytes(0x21, 0x7E)
+_ISO_DATE_BYTES = _Bytes(ord("-"), ord("9"), (ord("."), ord("/")))
+_DECIMAL_BYTES = _Bytes(ord("-"), ord("9"), (ord("/"),))
+
+
+def _text_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bytes and value offsets (from 0) of a string array (a null value is empty), or None."""
+    if not pa.types.is_string(values.type) or isinstance(values, pa.ChunkedArray):
+        return None
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset: values.offset + len(values) + 1]
+    data = values.buffers()[2]
+    text = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
+    return text[offsets[0]: offsets[-1]], offsets - offsets[0]
+
+
+def _only(values: pa.Array, allowed: _Bytes, *, length: int | None = None) -> bool:
+    """Fast check on the raw bytes: every present value is made of ``allowed`` bytes (and ``length`` long).
+
+    True proves the values need no cleaning; False proves nothing (the careful path decides).
+    """
+    found = _text_bytes(values)
+    if found is None:
+        return False
+    text, offsets = found
+    lengths = np.diff(offsets)
+    present = lengths[np.asarray(values.is_valid())] if values.null_count else lengths
+    if len(present) and (present.min() == 0 or (length is not None and (present.min() != length
+                                                                         or present.max() != length))):
+        return False
+    return allowed.holds(text)
+
+
+def _is_digit(text: np.ndarray, where: np.ndarray) -> np.ndarray:
+    return np.asarray((text[where] >= ord("0")) & (text[where] <= ord("9")))
+
+
+def _plain_decimals(values: pa.Array, precision: int, scale: int) -> bool:
+    """Whether every present value is ``-?[0-9]{1,precision-scale}(.[0-9]{1,scale})?``, read on the raw bytes.
+
+    The same test as the pattern parse_decimal falls back to, with a few reductions over the
+    batch instead of a regular expression per value: every minus sign opens its value, and
+    every point sits at most ``scale`` bytes before its value's end.
+    """
+    if not _only(values, _DECIMAL_BYTES):
+        return False  # a byte other than digits, points and minus signs, or an empty value
+    found = _text_bytes(values)
+    assert found is not None
+    text, offsets = found
+    lengths = np.diff(offsets)
+    present = np.flatnonzero(lengths)
+    starts, ends = offsets[:-1][present], offsets[1:][present]
+    lengths = lengths[present]
+    signed = text[starts] == ord("-")
+    if int(signed.sum()) != int((text == ord("-")).sum()):
+        return False  # a minus sign inside a value
+    whole = lengths - signed
+    if signed.any() and ((lengths[signed] < 2).any() or not _is_digit(text, starts[signed] + 1).all()):
+        return False  # a minus sign not followed by a digit
+    points_seen = np.zeros(len(present), dtype=np.int64)
+    for fraction in range(1, scale + 1):
+        # A point with ``fraction`` digits after it, and a digit before it.
+        room = lengths > fraction + 1
+        at = np.zeros(len(present), dtype=bool)
+        at[room] = text[ends[room] - fraction - 1] == ord(".")
+        if at.any():
+            if not _is_digit(text, ends[at] - fraction - 2).all():
+                return False
+            points_seen += at
+            whole -= at * (fraction + 1)
+    if int(points_seen.sum()) != int((text == ord(".")).sum()) or (points_seen > 1).any():
+        return False  # a point elsewhere (first, last, too many decimals) or two in a value
+    return not len(whole) or (int(whole.min()) >= 1 and int(whole.max()) <= precision - scale)
+
+
+def _exact_decimals(values: pa.Array, precision: int, scale: int) -> pa.Array:
+    """Plain decimal text (checked by _plain_decimals) to decimal128, through float64 when that is exact.
+
+    Up to 15 significant digits a double holds every value, and the scaled, rounded double
+    is the exact unscaled integer: much faster than Arrow's text-to-decimal cast.
+    """
+    target = pa.decimal128(precision, scale)
+    if precision > 15:
+        return values.cast(target)
+    floats = values.cast(pa.float64())
+    unscaled = np.rint(np.nan_to_num(floats.to_numpy(zero_copy_only=False)) * 10.0 ** scale).astype(np.int64)
+    words = np.empty((len(unscaled), 2), dtype=np.int64)
+    words[:, 0] = unscaled
+    words[:, 1] = unscaled >> 63  # the sign, spread over the high 64 bits
+    return pa.Array.from_buffers(target, len(unscaled), [floats.buffers()[0], pa.py_buffer(words)],
+                                 null_count=floats.null_count)
+
+
 def clean_text(values: pa.Array) -> pa.Array:
     """Strings without surrounding whitespace, blank ones turned into null."""
+    if _only(values, _NOT_WHITESPACE):
+        return values  # no whitespace anywhere and no empty value: nothing to clean
     text = pc.utf8_trim_whitespace(values.cast(pa.string()))
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
@@ -30,6 +145,13 @@ def _parse_dates(values: pa.Array, pattern: str, strptime_format: str, form: str
         return values
     if pa.types.is_temporal(values.type):
         return values.cast(pa.date32())
+    if form == "YYYY-MM-DD" and _only(values, _ISO_DATE_BYTES, length=10):
+        try:
+            # Ten characters of digits and dashes: Arrow's ISO cast checks the rest, and
+            # refuses impossible dates (31 February) by itself.
+            return values.cast(pa.date32())
+        except pa.ArrowInvalid:
+            pass
     text = clean_text(values)
     shaped = pc.match_substring_regex(text, pattern)
     if pc.all(pc.fill_null(shaped, True)).as_py():
@@ -65,6 +187,8 @@ def parse_decimal(values: pa.Array, precision: int, scale: int) -> pa.Array:
     target = pa.decimal128(precision, scale)
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return values.cast(target)
+    if _plain_decimals(values, precision, scale):
+        return _exact_decimals(values, precision, scale)
     text = pc.replace_substring(clean_text(values), ",", ".")
     fraction = f"(?:\\.[0-9]{{1,{scale}}})?" if scale else ""
     valid = pc.match_substring_regex(text, f"^-?[0-9]{{1,{precision - scale}}}{fraction}$")

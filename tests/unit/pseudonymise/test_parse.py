@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -15,6 +17,7 @@ from santelake.pseudonymise import (
     parse_date_iso,
     parse_decimal,
 )
+from santelake.pseudonymise.parse import clean_text
 
 
 def test_ddmmyyyy_dates() -> None:
@@ -93,3 +96,36 @@ def test_pipe_list_is_normalised() -> None:
     values = pa.array(["E119|I10", " E119 || I10 |", "", "|", None, "I210"])
 
     assert normalise_pipe_list(values).to_pylist() == ["E119|I10", "E119|I10", None, None, None, "I210"]
+
+
+_DECIMAL_FORM = re.compile(r"^-?[0-9]{1,10}(?:\.[0-9]{1,2})?$")
+_EDGE_DECIMALS = ["5.", ".5", "1.2.3", "--1", "5-", "-", ".", "1-2", "-.5", "-0.5", "12.30", "7", "1.234", "1..5",
+                  "1.-5", "-5.", "1234567890.99", "-1234567890.99", "12345678901", "12345678901.00", "1/2", "0",
+                  "+5", "1e3", " 5", "5 ", "0.1", "1.2.", "..5", "-1"]
+
+
+@pytest.mark.parametrize("value", _EDGE_DECIMALS)
+def test_fast_and_careful_decimal_paths_agree(value: str) -> None:
+    """A batch of plain decimals takes a fast path; a comma anywhere sends it the careful way."""
+    for batch in (pa.array([value, None, "1.00"]), pa.array(["1,00", value]), pa.array(["x", value]).slice(1)):
+        try:
+            parsed: object = parse_decimal(batch, 12, 2).to_pylist()
+        except InvalidValuesError as exc:
+            parsed = exc.rows
+        if _DECIMAL_FORM.match(value.strip()):
+            assert isinstance(parsed, list) and Decimal(value.strip()) in parsed
+        else:
+            assert parsed == (batch.to_pylist().index(value),)
+
+
+def test_fast_decimals_are_exact() -> None:
+    rng = random.Random(7)
+    values = [f"{rng.choice(['', '-'])}{rng.randrange(10 ** rng.randrange(1, 11))}"
+              + rng.choice(["", f".{rng.randrange(10)}", f".{rng.randrange(100):02d}"]) for _ in range(50_000)]
+    assert parse_decimal(pa.array(values), 12, 2).to_pylist() == [Decimal(v).quantize(Decimal("0.01")) for v in values]
+
+
+@pytest.mark.parametrize("value", ["a", " a", "a ", "a\u00a0", "", "a b", "\u00e9t\u00e9"])
+def test_clean_text_fast_path_changes_nothing_it_should_clean(value: str) -> None:
+    expected = value.strip() or None
+    assert clean_text(pa.array([value, None, "x"])).to_pylist() == [expected, None, "x"]

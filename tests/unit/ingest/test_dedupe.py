@@ -1,0 +1,105 @@
+"""The duplicate check finds exactly the later occurrences, whatever its filter's size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from santelake.ingest.dedupe import BloomFilter, DuplicateFinder, row_hashes
+from santelake.ingest.load import MIN_DEDUPE_BYTES, dedupe_bytes
+
+
+def _batches(seed: int, count: int, size: int, distinct: int) -> list[pa.Table]:
+    rng = np.random.default_rng(seed)
+    return [pa.table({"person": pa.array(rng.integers(0, distinct, size)).cast(pa.string()),
+                      "code": pa.array(rng.integers(0, 3, size), pa.int64()),
+                      "note": pa.array([None if v == 0 else f"n{v}" for v in rng.integers(0, 4, size)])})
+            for _ in range(count)]
+
+
+def _run(tmp_path: Path, batches: list[pa.Table], bloom_bytes: int) -> tuple[list[int], list[int], int]:
+    """(row numbers written at once or published after all, duplicate row numbers, rows held)."""
+    finder = DuplicateFinder(("person", "code", "note"), tmp_path, bloom_bytes)
+    kept: list[int] = []
+    offset = 0
+    for lake in batches:
+        raw = lake.append_column("line", pa.array(np.arange(lake.num_rows) + offset + 1))
+        positions = np.arange(lake.num_rows)
+        write = finder.check(lake, raw.to_batches()[0], positions, offset)
+        kept += [int(r) for r in positions[write] + offset + 1]
+        offset += lake.num_rows
+    duplicates: list[int] = []
+    for settled in finder.resolve(["person", "code", "note"]):
+        assert settled.duplicates["line"].to_pylist() == settled.duplicate_rows
+        assert settled.publish.column_names == ["person", "code", "note"]
+        duplicates += settled.duplicate_rows
+        kept += _published_rows(settled.publish, batches)
+    finder.close()
+    return sorted(kept), sorted(duplicates), finder.held
+
+
+def _published_rows(publish: pa.Table, batches: list[pa.Table]) -> list[int]:
+    """Row numbers of the first occurrence of each published key (they are unique by then)."""
+    everything = pa.concat_tables(batches)
+    first: dict[tuple[object, ...], int] = {}
+    for number, key in enumerate(zip(*(everything[c].to_pylist() for c in everything.column_names), strict=True), 1):
+        first.setdefault(key, number)
+    return [first[key] for key in zip(*(publish[c].to_pylist() for c in publish.column_names), strict=True)]
+
+
+def _expected(batches: list[pa.Table]) -> tuple[list[int], list[int]]:
+    everything = pa.concat_tables(batches)
+    seen: set[tuple[object, ...]] = set()
+    kept, duplicates = [], []
+    for number, key in enumerate(zip(*(everything[c].to_pylist() for c in everything.column_names), strict=True), 1):
+        (duplicates if key in seen else kept).append(number)
+        seen.add(key)
+    return kept, duplicates
+
+
+@pytest.mark.parametrize("bloom_bytes", [8, 64, 1 << 20])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_exactly_the_later_occurrences_are_duplicates(tmp_path: Path, bloom_bytes: int, seed: int) -> None:
+    batches = _batches(seed, count=5, size=400, distinct=300)
+    kept, duplicates, held = _run(tmp_path, batches, bloom_bytes)
+    assert (kept, duplicates) == _expected(batches)
+    assert duplicates  # the data has duplicates within and across batches
+    assert held >= len(duplicates)
+
+
+def test_a_large_filter_holds_back_only_the_duplicates(tmp_path: Path) -> None:
+    batches = _batches(7, count=4, size=5000, distinct=10**9)
+    batches.append(batches[0].slice(10, 3))  # three rows of the first batch again
+    kept, duplicates, held = _run(tmp_path, batches, 1 << 20)
+    assert duplicates == [20_001, 20_002, 20_003]
+    assert held == 3
+    assert len(kept) == 20_000
+
+
+def test_no_duplicates_hold_nothing_and_resolve_yields_nothing(tmp_path: Path) -> None:
+    finder = DuplicateFinder(("person",), tmp_path, 1 << 20)
+    lake = pa.table({"person": [f"p{i}" for i in range(1000)]})
+    assert finder.check(lake, lake.to_batches()[0], np.arange(1000), 0).all()
+    assert list(finder.resolve(["person"])) == []
+    assert (tmp_path / "written.hashes").stat().st_size == 8 * 1000
+
+
+def test_bloom_filter_has_no_false_negatives() -> None:
+    bloom = BloomFilter(1 << 12)
+    hashes = row_hashes(pa.table({"k": [str(i) for i in range(20_000)]}), ["k"])
+    bloom.add(hashes[:10_000])
+    assert bloom.contains(hashes[:10_000]).all()
+    assert not bloom.contains(hashes[10_000:]).all()
+    with pytest.raises(ValueError, match="power of two"):
+        BloomFilter(24)
+
+
+def test_filter_size_follows_the_file_up_to_its_cap() -> None:
+    assert dedupe_bytes(0) == MIN_DEDUPE_BYTES
+    assert dedupe_bytes(59 << 20) == 2 << 20
+    assert dedupe_bytes(594 << 20) == 32 << 20
+    assert dedupe_bytes(100 << 30) == 64 << 20
+    assert dedupe_bytes(100 << 30, cap=100 << 20) == 64 << 20
