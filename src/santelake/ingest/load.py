@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,6 +67,71 @@ class LoadResult:
     rows_quarantined: int
     message: str = ""
     data_docs: str = ""
+
+
+class _Stage:
+    """The second half of a load, on its own thread: the duplicate check, buffering, appends.
+
+    The main thread reads, transforms and checks rules (mostly Python: the HMAC of each
+    person); this thread meanwhile hashes and filters the batch before (numpy and Arrow,
+    which release the GIL). At most two batches wait for it, so memory stays bounded. The
+    Iceberg appends run on a third thread, one at a time.
+    """
+
+    QUEUED = 2
+
+    def __init__(self, loader: Loader, finder: DuplicateFinder, transaction: Any, schema: pa.Schema, sha256: str,
+                 path: Path) -> None:
+        self.loader, self.finder, self.transaction, self.schema = loader, finder, transaction, schema
+        self.sha256, self.path = sha256, path
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-stage")
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iceberg-append")
+        self.queued: deque[Future[None]] = deque()
+        self.pending: Future[None] | None = None
+        self.buffer: list[pa.Table] = []
+        self.sample: list[pa.Table] = []
+        self.buffered = self.published = self.sampled = 0
+
+    def submit(self, checked: pa.Table, batch: pa.RecordBatch, positions: np.ndarray, offset: int) -> None:
+        while len(self.queued) >= self.QUEUED:
+            self.queued.popleft().result()  # also raises here what failed there
+        self.queued.append(self.worker.submit(self._stage, checked, batch, positions, offset))
+
+    def _stage(self, checked: pa.Table, batch: pa.RecordBatch, positions: np.ndarray, offset: int) -> None:
+        write = self.finder.check(checked, batch, positions, offset)
+        valid = (checked if write.all() else checked.filter(pa.array(write))).cast(self.schema)
+        if self.sampled < AUDIT_ROWS:
+            self.sample.append(valid.slice(0, AUDIT_ROWS - self.sampled))
+            self.sampled += self.sample[-1].num_rows
+        self.add(valid)
+
+    def add(self, valid: pa.Table) -> None:
+        self.buffer.append(valid)
+        self.buffered += valid.num_rows
+        if self.buffered >= self.loader.flush_rows:
+            self._wait_for_append()
+            self.pending = self.writer.submit(self.loader._append, self.transaction, self.buffer, self.sha256,
+                                              self.path)
+            self.published += self.buffered
+            self.buffer, self.buffered = [], 0
+
+    def _wait_for_append(self) -> None:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+            self.loader.after_step("write")
+
+    def drain(self) -> None:
+        while self.queued:
+            self.queued.popleft().result()
+
+    def finish(self) -> None:
+        self.drain()
+        self._wait_for_append()
+
+    def close(self) -> None:
+        self.worker.shutdown(wait=True, cancel_futures=True)
+        self.writer.shutdown(wait=True)
 
 
 @dataclass
@@ -203,25 +269,9 @@ class Loader:
         schema = to_arrow_schema(declared)
         names = [c.name for c in declared.lake_columns]
         transaction = table.transaction()
-        # Appends run on one background thread (Arrow and Parquet release the GIL), overlapping
-        # the Iceberg write of a chunk with reading and checking the next; one at a time.
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iceberg-append")
-        pending: Future[None] | None = None
+        stage = _Stage(self, finder, transaction, schema, sha256, path)
         quarantine = _Quarantine()
-        buffer: list[pa.Table] = []
-        sample: list[pa.Table] = []
-        sampled = 0
-        buffered = read = published = 0
-
-        def flush() -> None:
-            nonlocal pending, buffer, buffered, published
-            if pending is not None:
-                pending.result()
-                self.after_step("write")
-            pending = writer.submit(self._append, transaction, buffer, sha256, path)
-            published += buffered
-            buffer, buffered = [], 0
-
+        read = 0
         try:
             for batch in source.batches(path, declared):
                 bad: dict[int, str] = {}
@@ -230,22 +280,13 @@ class Loader:
                 self._apply_rules(lake, rules, bad)
                 ok = np.ones(lake.num_rows, dtype=bool)
                 ok[list(bad)] = False
-                positions = np.flatnonzero(ok)
-                checked = lake.filter(pa.array(ok)) if bad else lake
-                write = finder.check(checked, batch, positions, read)
+                stage.submit(lake.filter(pa.array(ok)) if bad else lake, batch, np.flatnonzero(ok), read)
                 rows = sorted(bad)
                 quarantine.rows += [read + r + 1 for r in rows]
                 quarantine.rules += [bad[r] for r in rows]
                 quarantine.references += _raw_reference(batch, rows, self.pseudonymiser)
-                valid = (checked if write.all() else checked.filter(pa.array(write))).cast(schema)
-                if sampled < AUDIT_ROWS:
-                    sample.append(valid.slice(0, AUDIT_ROWS - sampled))
-                    sampled += sample[-1].num_rows
-                buffer.append(valid)
-                buffered += valid.num_rows
                 read += batch.num_rows
-                if buffered >= self.flush_rows:
-                    flush()
+            stage.drain()
             # Rows held back by the duplicate check: the duplicates go to quarantine, the rest
             # (the filter's false positives, first occurrences) are published after all.
             for settled in finder.resolve(names):
@@ -253,15 +294,11 @@ class Loader:
                 quarantine.rows += settled.duplicate_rows
                 quarantine.rules += ["duplicate_row"] * count
                 quarantine.references += _raw_reference(settled.duplicates, range(count), self.pseudonymiser)
-                buffer.append(settled.publish.cast(schema))
-                buffered += settled.publish.num_rows
-                if buffered >= self.flush_rows:
-                    flush()
-            if pending is not None:
-                pending.result()
-                self.after_step("write")
+                stage.add(settled.publish.cast(schema))
+            stage.finish()
         finally:
-            writer.shutdown(wait=True)
+            stage.close()
+        published = stage.published + stage.buffered
         share = len(quarantine) / read
         if share > self.threshold:
             message = (f"{path.name}: {len(quarantine)} of {read} rows ({share:.1%}) break a rule, above the "
@@ -270,20 +307,19 @@ class Loader:
             self._reject(LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine), message),
                          declared, path, quarantine, quarantine_table, files_table)
         docs = ""
-        if self.gx_dir is not None and sampled:
-            checked = audit(self.gx_dir, declared, rules, pa.concat_tables(sample))
+        if self.gx_dir is not None and stage.sampled:
+            checked = audit(self.gx_dir, declared, rules, pa.concat_tables(stage.sample))
             docs = checked.data_docs
             if not checked.success:
                 message = (f"{path.name}: the staged rows fail expectations {', '.join(checked.failed)}; nothing "
                            f"published. Data Docs: {docs}")
                 self._reject(LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine),
                                         message, docs), declared, path, quarantine, quarantine_table, files_table)
-        published += buffered
         summary = {ROWS_READ: str(read), "santelake.rows-published": str(published),
                    "santelake.rows-quarantined": str(len(quarantine))}
         self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
         self.after_step("quarantine")
-        self._append(transaction, buffer or [pa.Table.from_pylist([], schema=schema)], sha256, path, summary)
+        self._append(transaction, stage.buffer or [pa.Table.from_pylist([], schema=schema)], sha256, path, summary)
         transaction.commit_transaction()
         self.after_step("publish")
         result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, read, published, len(quarantine),
