@@ -224,8 +224,9 @@ class Loader:
         identifier = self.schemas["snds.beneficiaries"].identifier
         if not self.catalog.table_exists(identifier):
             return None
-        return KnownPersons(self.catalog.load_table(identifier).scan(selected_fields=("person_id",))
-                            .to_arrow()["person_id"])
+        # Streamed: the prefixes take 8 bytes a person, the scan's batches come and go.
+        scan = self.catalog.load_table(identifier).scan(selected_fields=("person_id",))
+        return KnownPersons(batch.column("person_id") for batch in scan.to_arrow_batch_reader())
 
     def is_recorded(self, table_name: str, path: Path) -> bool:
         """Whether ``path`` was loaded (published or rejected) into ``table_name`` already."""

@@ -10,7 +10,7 @@ Great Expectations suite of the table (see ``ingest/expectations.py``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,8 +89,17 @@ class KnownPersons:
     HMACs would let one unknown person through, with odds near 1e-12 at that size.
     """
 
-    def __init__(self, pseudonyms: pa.Array | pa.ChunkedArray) -> None:
-        self.prefixes = np.unique(self._prefixes(pseudonyms))
+    def __init__(self, pseudonyms: pa.Array | pa.ChunkedArray | Iterable[pa.Array | pa.ChunkedArray]) -> None:
+        """From an array of pseudonyms, or from arrays one after another (a scan, streamed)."""
+        if isinstance(pseudonyms, (pa.Array, pa.ChunkedArray)):
+            pseudonyms = [pseudonyms]
+        parts = [self._prefixes(part) for part in pseudonyms if len(part)]
+        prefixes = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
+        del parts
+        prefixes.sort()  # in place: building costs twice the final size, not four times
+        if len(prefixes) > 1:
+            prefixes = prefixes[np.concatenate(([True], prefixes[1:] != prefixes[:-1]))]
+        self.prefixes = prefixes
 
     @staticmethod
     def _prefixes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
