@@ -4,22 +4,29 @@ For each size it writes a synthetic outpatient-claims file (santelake synth), th
 each in a fresh child process so peak resident memory is its own:
   floor      pyarrow: stream the CSV, write Parquet (no checks, no catalog)
   santelake  the loader: read, transform, pseudonymise, rules, GX audit, Iceberg commit
-  peer       Trino: INSERT INTO an Iceberg table SELECT ... FROM the same CSV on S3 (hive
-             catalog with a file metastore), only with --peer (needs the hive plugin)
+  peer       Trino: INSERT INTO an Iceberg table (the product's catalog, same schema and
+             partitioning) SELECT ... FROM the same CSV (a hive catalog with a file
+             metastore); dates parsed, decimals cast, but no pseudonymisation, no row rules,
+             no duplicate check, no audit. On a bench-only Trino (bench/trino_peer.py) started
+             once per run, not the product's; its peak RSS is the JVM's during the INSERT.
+             On by default; --no-peer skips it.
 The stack must be up (santelake up). Results print as a table.
 
-usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--keep]
+usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--keep] [--no-peer]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import trino_peer
 
 CHILD = r"""
 import json, sys, time, resource
@@ -76,25 +83,41 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
+                        help="time Trino's INSERT ... SELECT too, on a bench-only Trino (default: on)")
     args = parser.parse_args()
+    from santelake.config import load_settings
+    from santelake.runtime.layout import Layout
     from santelake.synth import synthesize
 
+    modes = ("floor", "santelake", "peer") if args.peer else ("floor", "santelake")
     print(f"{'rows':>11} {'file MiB':>9} {'runner':10} {'seconds':>8} {'rows/s':>10} {'peak RSS MiB':>13}")
-    for rows in args.rows:
-        work = Path(tempfile.mkdtemp(prefix="santelake-bench-"))
-        try:
-            # About ten claims per person.
-            synthesize(work, scale=max(rows // 10, 1), seed=5)
-            csv_path = work / "outpatient_claims.csv"
-            size = csv_path.stat().st_size / (1 << 20)
-            for mode in ("floor", "santelake"):
-                figures = run(mode, csv_path, work)
-                print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:10} {figures['seconds']:>8.1f} "
-                      f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f}", flush=True)
-        finally:
-            if not args.keep:
-                shutil.rmtree(work, ignore_errors=True)
-
+    with contextlib.ExitStack() as stack:
+        peer: trino_peer.BenchTrino | None = None
+        for rows in args.rows:
+            work = Path(tempfile.mkdtemp(prefix="santelake-bench-"))
+            try:
+                # About ten claims per person.
+                synthesize(work, scale=max(rows // 10, 1), seed=5)
+                csv_path = work / "outpatient_claims.csv"
+                size = csv_path.stat().st_size / (1 << 20)
+                for mode in modes:
+                    if mode == "peer":
+                        if peer is None:
+                            # Started once, after the first size's other runners, so its start-up
+                            # does not share the two cores with them; stopped when the run ends.
+                            peer = stack.enter_context(trino_peer.BenchTrino(Layout(load_settings())))
+                            print(f"(bench Trino ready in {peer.start_seconds:.1f} s, unpacking "
+                                  f"{peer.unpack_seconds:.1f} s)", file=sys.stderr, flush=True)
+                        figures = trino_peer.measure(peer, csv_path)
+                    else:
+                        figures = run(mode, csv_path, work)
+                    print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:10} {figures['seconds']:>8.1f} "
+                          f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f}",
+                          flush=True)
+            finally:
+                if not args.keep:
+                    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
