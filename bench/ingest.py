@@ -9,10 +9,13 @@ each in a fresh child process so peak resident memory is its own:
              metastore); dates parsed, decimals cast, but no pseudonymisation, no row rules,
              no duplicate check, no audit. On a bench-only Trino (bench/trino_peer.py) started
              once per run, not the product's; its peak RSS is the JVM's during the INSERT.
-             On by default; --no-peer skips it.
+--runners picks some of them (all three by default). --memory-limit SIZE runs the
+santelake loader inside a memory cgroup of that size (root, cgroup v1 or v2): going over
+kills it, so a run that ends proves the load fits (see bench/memlimit.py).
 The stack must be up (santelake up). Results print as a table.
 
-usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--keep] [--no-peer]
+usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--runners floor santelake peer]
+                                        [--memory-limit 1.25GiB] [--keep]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 import trino_peer
+from memlimit import parse_size, run_limited
 
 CHILD = r"""
 import json, sys, time, resource
@@ -45,6 +49,7 @@ if mode == "floor":
         writer.write_batch(batch)
         rows += batch.num_rows
     writer.close()
+    seconds = time.perf_counter() - start
 else:
     import dataclasses, uuid
     from santelake.config import load_settings
@@ -60,20 +65,25 @@ else:
     loader.load("snds.beneficiaries", csv_path.with_name("beneficiaries.csv"))
     start = time.perf_counter()
     result = loader.load("snds.outpatient_claims", csv_path)
+    seconds = time.perf_counter() - start
     rows = result.rows_read
     assert result.rows_published == rows, result
     for identifier in catalog.list_tables(namespace):
         catalog.purge_table(identifier)
     catalog.drop_namespace(namespace)
-seconds = time.perf_counter() - start
 print(json.dumps({"rows": rows, "seconds": seconds,
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def run(mode: str, csv_path: Path, out: Path) -> dict[str, float]:
-    result = subprocess.run([sys.executable, "-c", CHILD, mode, str(csv_path), str(out)], capture_output=True,
-                            text=True, check=False)
+def run(mode: str, csv_path: Path, out: Path, limit: int | None = None) -> dict[str, float]:
+    command = [sys.executable, "-c", CHILD, mode, str(csv_path), str(out)]
+    if limit is None:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    else:
+        result, kills = run_limited(command, limit)
+        if kills:
+            raise SystemExit(f"{mode} went over the memory limit of {limit / (1 << 30):.2f} GiB and was killed")
     if result.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{result.stderr[-3000:]}")
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -83,14 +93,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
-                        help="time Trino's INSERT ... SELECT too, on a bench-only Trino (default: on)")
+    parser.add_argument("--runners", nargs="+", choices=("floor", "santelake", "peer"),
+                        default=["floor", "santelake", "peer"])
+    parser.add_argument("--memory-limit", type=parse_size, default=None,
+                        help="run the santelake loader under this hard memory limit (a cgroup), e.g. 1.25GiB")
     args = parser.parse_args()
     from santelake.config import load_settings
     from santelake.runtime.layout import Layout
     from santelake.synth import synthesize
 
-    modes = ("floor", "santelake", "peer") if args.peer else ("floor", "santelake")
+    modes = [mode for mode in ("floor", "santelake", "peer") if mode in args.runners]
+    if args.memory_limit:
+        print(f"(santelake runs under a hard memory limit of {args.memory_limit / (1 << 30):.2f} GiB)", flush=True)
     print(f"{'rows':>11} {'file MiB':>9} {'runner':10} {'seconds':>8} {'rows/s':>10} {'peak RSS MiB':>13}")
     with contextlib.ExitStack() as stack:
         peer: trino_peer.BenchTrino | None = None
@@ -111,7 +125,7 @@ def main() -> None:
                                   f"{peer.unpack_seconds:.1f} s)", file=sys.stderr, flush=True)
                         figures = trino_peer.measure(peer, csv_path)
                     else:
-                        figures = run(mode, csv_path, work)
+                        figures = run(mode, csv_path, work, args.memory_limit if mode == "santelake" else None)
                     print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:10} {figures['seconds']:>8.1f} "
                           f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f}",
                           flush=True)
