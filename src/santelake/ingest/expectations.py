@@ -88,8 +88,9 @@ def audit(project_dir: Path, declared: TableSchema, rules: list[RowRule], sample
     project_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(project_dir))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = next((d for d in context.data_sources.all().values() if d.name == "staged"), None) \
-        or context.data_sources.add_pandas("staged")
+    # Added or updated on every audit: a data source read back from the project's config has
+    # no data context, and GX refuses a second run on it in the same process.
+    source = context.data_sources.add_or_update_pandas("staged")
     asset = next((a for a in source.assets if a.name == declared.full_name), None) \
         or source.add_dataframe_asset(declared.full_name)
     batch = next((b for b in asset.batch_definitions if b.name == "staged-rows"), None) \

@@ -31,7 +31,7 @@ from santelake.digest import file_sha256
 from santelake.ingest import source
 from santelake.ingest.dedupe import DuplicateFinder
 from santelake.ingest.errors import FileRejectedError
-from santelake.ingest.expectations import AUDIT_ROWS, audit
+from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
 from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_transforms
 from santelake.schema import TableSchema, ensure_table, to_arrow_schema
@@ -273,6 +273,10 @@ class Loader:
         stage = _Stage(self, finder, transaction, schema, sha256, path)
         quarantine = _Quarantine()
         read = 0
+        # The Great Expectations audit of the first staged rows runs as soon as they are
+        # staged, while the reader and the other threads go on; its verdict is read after the
+        # row counts, before the commit.
+        audited: Audit | None = None
         try:
             for batch in source.batches(path, declared):
                 bad: dict[int, str] = {}
@@ -287,7 +291,11 @@ class Loader:
                 quarantine.rules += [bad[r] for r in rows]
                 quarantine.references += _raw_reference(batch, rows, self.pseudonymiser)
                 read += batch.num_rows
+                if audited is None and self.gx_dir is not None and stage.sampled >= AUDIT_ROWS:
+                    audited = audit(self.gx_dir, declared, rules, pa.concat_tables(stage.sample))
             stage.drain()
+            if audited is None and self.gx_dir is not None and stage.sampled:
+                audited = audit(self.gx_dir, declared, rules, pa.concat_tables(stage.sample))
             # Rows held back by the duplicate check: the duplicates go to quarantine, the rest
             # (the filter's false positives, first occurrences) are published after all.
             for settled in finder.resolve(names):
@@ -308,11 +316,10 @@ class Loader:
             self._reject(LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine), message),
                          declared, path, quarantine, quarantine_table, files_table)
         docs = ""
-        if self.gx_dir is not None and stage.sampled:
-            checked = audit(self.gx_dir, declared, rules, pa.concat_tables(stage.sample))
-            docs = checked.data_docs
-            if not checked.success:
-                message = (f"{path.name}: the staged rows fail expectations {', '.join(checked.failed)}; nothing "
+        if audited is not None:
+            docs = audited.data_docs
+            if not audited.success:
+                message = (f"{path.name}: the staged rows fail expectations {', '.join(audited.failed)}; nothing "
                            f"published. Data Docs: {docs}")
                 self._reject(LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine),
                                         message, docs), declared, path, quarantine, quarantine_table, files_table)
