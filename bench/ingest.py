@@ -15,7 +15,7 @@ kills it, so a run that ends proves the load fits (see bench/memlimit.py).
 The stack must be up (santelake up). Results print as a table.
 
 usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--runners floor santelake peer]
-                                        [--memory-limit 1.25GiB] [--keep]
+                                        [--memory-limit 1.75GiB] [--keep | --work DIR]
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="synthesise into this folder and keep it; a second run with it reuses the files")
     parser.add_argument("--runners", nargs="+", choices=("floor", "santelake", "peer"),
                         default=["floor", "santelake", "peer"])
     parser.add_argument("--memory-limit", type=parse_size, default=None,
@@ -109,10 +111,12 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         peer: trino_peer.BenchTrino | None = None
         for rows in args.rows:
-            work = Path(tempfile.mkdtemp(prefix="santelake-bench-"))
+            work = args.work / str(rows) if args.work else Path(tempfile.mkdtemp(prefix="santelake-bench-"))
             try:
-                # About ten claims per person.
-                synthesize(work, scale=max(rows // 10, 1), seed=5)
+                if not (work / "outpatient_claims.csv").exists():
+                    # About ten claims per person.
+                    work.mkdir(parents=True, exist_ok=True)
+                    synthesize(work, scale=max(rows // 10, 1), seed=5)
                 csv_path = work / "outpatient_claims.csv"
                 size = csv_path.stat().st_size / (1 << 20)
                 for mode in modes:
@@ -130,7 +134,7 @@ def main() -> None:
                           f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f}",
                           flush=True)
             finally:
-                if not args.keep:
+                if not (args.keep or args.work):
                     shutil.rmtree(work, ignore_errors=True)
 
 

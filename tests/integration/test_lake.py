@@ -31,3 +31,17 @@ def test_table_made_by_trino_ctas_is_read_back_by_pyiceberg(catalog: Any, scratc
     assert table.num_rows == 5000
     assert sorted(table["id"].to_pylist()) == list(range(1, 5001))
     assert "stay-4242" in set(table["label"].to_pylist())
+
+
+def test_file_by_file_reads_every_row_of_every_data_file(catalog: Any, scratch_namespace: str) -> None:
+    from santelake.lake.stream import file_by_file
+
+    data = pa.table({"id": pa.array(np.arange(9_000, dtype=np.int64)), "label": [f"r{i}" for i in range(9_000)]})
+    table = catalog.create_table((scratch_namespace, "streamed"), schema=data.schema)
+    for start in range(0, 9_000, 3_000):
+        table.append(data.slice(start, 3_000))
+    table = catalog.load_table((scratch_namespace, "streamed"))
+    assert len(list(table.scan().plan_files())) == 3
+    ids = [i for batch in file_by_file(table, ("id",)) for i in batch.column("id").to_pylist()]
+    assert sorted(ids) == list(range(9_000))
+    assert all(batch.schema.names == ["id"] for batch in file_by_file(table, ("id",)))

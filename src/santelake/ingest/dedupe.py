@@ -22,6 +22,8 @@ held rows. The held rows are the duplicates plus about the filter's false-positi
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ ROW = "__row"
 HASH = "__hash"
 RAW_PREFIX = "raw:"
 SCAN_HASHES = 1 << 22  # hashes read at a time when settling the held rows: 32 MiB
+SETTLE_BYTES = 64 << 20  # held rows settled at a time (16 bytes each), else split by hash range
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -197,24 +200,12 @@ class DuplicateFinder:
             return
         self._held.close()
         held = pq.ParquetFile(self.held_path)
-        hashes = held.read(columns=[HASH])[HASH].to_numpy()
-        unique, first = np.unique(hashes, return_index=True)
-        written = np.zeros(len(unique), dtype=bool)
-        # A small filter of the held hashes skips almost every written one before the search.
-        held_filter = BloomFilter(1 << max(6, (len(unique) * 16 - 1).bit_length()))
-        held_filter.add(unique)
-        with (self.spill_dir / "written.hashes").open("rb") as spill:
-            while len(chunk := np.fromfile(spill, dtype=np.uint64, count=SCAN_HASHES)):
-                chunk = chunk[held_filter.contains(chunk)]
-                where = np.minimum(np.searchsorted(unique, chunk), len(unique) - 1)
-                written[where[unique[where] == chunk]] = True
-        duplicate = np.ones(len(hashes), dtype=bool)
-        duplicate[first] = False
-        duplicate |= np.isin(hashes, unique[written])
-        start = 0
+        duplicate_rows = np.sort(np.concatenate([
+            self._settle(hashes, rows, written) for hashes, rows, written in self._partitions(held)]))
         for batch in held.iter_batches():
-            mine = duplicate[start: start + batch.num_rows]
-            start += batch.num_rows
+            rows = batch.column(ROW).to_numpy()
+            where = np.minimum(np.searchsorted(duplicate_rows, rows), max(len(duplicate_rows) - 1, 0))
+            mine = duplicate_rows[where] == rows if len(duplicate_rows) else np.zeros(len(rows), dtype=bool)
             table = pa.Table.from_batches([batch])
             raw = [name for name in table.column_names if name.startswith(RAW_PREFIX)]
             dupes = table.filter(pa.array(mine))
@@ -223,6 +214,68 @@ class DuplicateFinder:
                 duplicates=dupes.select(raw).rename_columns([name[len(RAW_PREFIX):] for name in raw]),
                 duplicate_rows=dupes[ROW].to_pylist(),
             )
+
+    def _partitions(self, held: pq.ParquetFile) -> Iterator[tuple[np.ndarray, np.ndarray, Path]]:
+        """(held hashes, their row numbers, the written hashes' file) of each hash range.
+
+        One range when the held rows fit ``SETTLE_BYTES`` (the usual case); else both spills
+        are split once by the hashes' top bits, so each range is settled in that much memory.
+        """
+        bits = max(0, math.ceil(math.log2(max(1.0, held.metadata.num_rows * 16 / SETTLE_BYTES))))
+        written = self.spill_dir / "written.hashes"
+        if bits == 0:
+            both = held.read(columns=[HASH, ROW])
+            yield both[HASH].to_numpy(), both[ROW].to_numpy(), written
+            return
+        shift = np.uint64(64 - bits)
+        parts = [self.spill_dir / f"part-{p}" for p in range(1 << bits)]
+        for part in parts:
+            part.mkdir()
+        with contextlib.ExitStack() as files:
+            held_out: list[tuple[BinaryIO, BinaryIO]] = [(files.enter_context((part / "held.hashes").open("wb")),
+                         files.enter_context((part / "held.rows").open("wb"))) for part in parts]
+            for batch in held.iter_batches(columns=[HASH, ROW]):
+                hashes, rows = batch.column(HASH).to_numpy(), batch.column(ROW).to_numpy()
+                self._split(hashes >> shift, [(hashes, [h for h, _ in held_out]), (rows, [r for _, r in held_out])])
+            written_out: list[BinaryIO] = [files.enter_context((part / "written.hashes").open("wb")) for part in parts]
+            with written.open("rb") as spill:
+                while len(chunk := np.fromfile(spill, dtype=np.uint64, count=SCAN_HASHES)):
+                    self._split(chunk >> shift, [(chunk, written_out)])
+        written.unlink()
+        for part in parts:
+            yield (np.fromfile(part / "held.hashes", dtype=np.uint64), np.fromfile(part / "held.rows", dtype=np.int64),
+                   part / "written.hashes")
+
+    @staticmethod
+    def _split(part_of: np.ndarray, columns: list[tuple[np.ndarray, list[BinaryIO]]]) -> None:
+        """Append each value of each column to the file of its row's part (order kept within a part)."""
+        order = np.argsort(part_of, kind="stable")
+        bounds = np.searchsorted(part_of[order], np.arange(len(columns[0][1]) + 1, dtype=np.uint64))
+        for values, outs in columns:
+            ordered = values[order]
+            for p, out in enumerate(outs):
+                if bounds[p + 1] > bounds[p]:
+                    out.write(ordered[bounds[p]: bounds[p + 1]].tobytes())
+
+    @staticmethod
+    def _settle(hashes: np.ndarray, rows: np.ndarray, written: Path) -> np.ndarray:
+        """Row numbers of the held rows (``hashes``, ``rows``, in file order) that are duplicates."""
+        if not len(hashes):
+            return np.empty(0, dtype=np.int64)
+        unique, first = np.unique(hashes, return_index=True)
+        seen = np.zeros(len(unique), dtype=bool)
+        # A small filter of the held hashes skips almost every written one before the search.
+        held_filter = BloomFilter(1 << max(6, (len(unique) * 16 - 1).bit_length()))
+        held_filter.add(unique)
+        with written.open("rb") as spill:
+            while len(chunk := np.fromfile(spill, dtype=np.uint64, count=SCAN_HASHES)):
+                chunk = chunk[held_filter.contains(chunk)]
+                where = np.minimum(np.searchsorted(unique, chunk), len(unique) - 1)
+                seen[where[unique[where] == chunk]] = True
+        duplicate = np.ones(len(hashes), dtype=bool)
+        duplicate[first] = False
+        duplicate |= np.isin(hashes, unique[seen])
+        return np.asarray(rows[duplicate], dtype=np.int64)
 
     def close(self) -> None:
         self._written.close()

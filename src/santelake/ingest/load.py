@@ -33,6 +33,7 @@ from santelake.ingest.dedupe import DuplicateFinder
 from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
+from santelake.lake.stream import file_by_file
 from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_transforms
 from santelake.schema import TableSchema, ensure_table, to_arrow_schema
 
@@ -45,7 +46,7 @@ DEFAULT_THRESHOLD = 0.05
 DEFAULT_FLUSH_ROWS = 500_000
 # The duplicate check's Bloom filter: sized from the file (about 16 bits a row of 60 bytes),
 # at most this; past it a large file costs more rows held back, never more memory.
-DEFAULT_DEDUPE_BYTES = 64 << 20
+DEFAULT_DEDUPE_BYTES = 128 << 20
 MIN_DEDUPE_BYTES = 1 << 20
 
 
@@ -224,9 +225,9 @@ class Loader:
         identifier = self.schemas["snds.beneficiaries"].identifier
         if not self.catalog.table_exists(identifier):
             return None
-        # Streamed: the prefixes take 8 bytes a person, the scan's batches come and go.
-        scan = self.catalog.load_table(identifier).scan(selected_fields=("person_id",))
-        return KnownPersons(batch.column("person_id") for batch in scan.to_arrow_batch_reader())
+        # One data file at a time: the prefixes take 8 bytes a person, the batches come and go.
+        table = self.catalog.load_table(identifier)
+        return KnownPersons(batch.column("person_id") for batch in file_by_file(table, ("person_id",)))
 
     def is_recorded(self, table_name: str, path: Path) -> bool:
         """Whether ``path`` was loaded (published or rejected) into ``table_name`` already."""
@@ -346,7 +347,10 @@ class Loader:
     @staticmethod
     def _apply_rules(lake: pa.Table, rules: list[RowRule], bad: dict[int, str]) -> None:
         for rule in rules:
-            for row in np.flatnonzero(np.asarray(rule.violations(lake).to_numpy(zero_copy_only=False), dtype=bool)):
+            violations = rule.violations(lake)
+            if not pc.any(violations).as_py():
+                continue  # the usual case: no row to pick out
+            for row in np.flatnonzero(np.asarray(violations.to_numpy(zero_copy_only=False), dtype=bool)):
                 bad.setdefault(int(row), rule.id)
 
     @staticmethod

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from santelake.ingest import dedupe
 from santelake.ingest.dedupe import BloomFilter, DuplicateFinder, row_hashes
 from santelake.ingest.load import MIN_DEDUPE_BYTES, dedupe_bytes
 
@@ -60,9 +61,13 @@ def _expected(batches: list[pa.Table]) -> tuple[list[int], list[int]]:
     return kept, duplicates
 
 
+@pytest.mark.parametrize("settle_bytes", [64 << 20, 512])
 @pytest.mark.parametrize("bloom_bytes", [8, 64, 1 << 20])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_exactly_the_later_occurrences_are_duplicates(tmp_path: Path, bloom_bytes: int, seed: int) -> None:
+def test_exactly_the_later_occurrences_are_duplicates(tmp_path: Path, bloom_bytes: int, seed: int, settle_bytes: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held rows settle exactly whether they fit one pass or are split by hash range (512 bytes: many)."""
+    monkeypatch.setattr(dedupe, "SETTLE_BYTES", settle_bytes)
     batches = _batches(seed, count=5, size=400, distinct=300)
     kept, duplicates, held = _run(tmp_path, batches, bloom_bytes)
     assert (kept, duplicates) == _expected(batches)
@@ -101,5 +106,14 @@ def test_filter_size_follows_the_file_up_to_its_cap() -> None:
     assert dedupe_bytes(0) == MIN_DEDUPE_BYTES
     assert dedupe_bytes(59 << 20) == 2 << 20
     assert dedupe_bytes(594 << 20) == 32 << 20
-    assert dedupe_bytes(100 << 30) == 64 << 20
+    assert dedupe_bytes(100 << 30) == 128 << 20
     assert dedupe_bytes(100 << 30, cap=100 << 20) == 64 << 20
+
+
+def test_a_saturated_filter_splits_the_settling_by_hash_range(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedupe, "SETTLE_BYTES", 1024)
+    batches = _batches(11, count=6, size=1000, distinct=2500)
+    kept, duplicates, held = _run(tmp_path, batches, 8)
+    assert (kept, duplicates) == _expected(batches)
+    assert held > 6 * 1000 * 16 / 1024  # enough held rows to need several ranges
+    assert len(list(tmp_path.glob("part-*"))) >= 8
