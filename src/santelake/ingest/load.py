@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import tempfile
 from collections import deque
@@ -35,7 +36,7 @@ from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
 from santelake.lake.stream import file_by_file
 from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_transforms
-from santelake.schema import TableSchema, ensure_table, to_arrow_schema
+from santelake.schema import TableSchema, Transform, ensure_table, to_arrow_schema
 
 SOURCE_HASH = "santelake.source-sha256"
 SOURCE_FILE = "santelake.source-file"
@@ -71,20 +72,24 @@ class LoadResult:
 
 
 class _Stage:
-    """The second half of a load, on its own thread: the duplicate check, buffering, appends.
+    """The second half of a load, on its own thread: transforms, rules, duplicates, buffering.
 
-    The main thread reads, transforms and checks rules (mostly Python: the HMAC of each
-    person); this thread meanwhile hashes and filters the batch before (numpy and Arrow,
-    which release the GIL). At most two batches wait for it, so memory stays bounded. The
-    Iceberg appends run on a third thread, one at a time.
+    The main thread reads and pseudonymises (the HMAC of each person is Python, holding
+    the GIL); this thread meanwhile transforms the other columns of the batch before,
+    checks its rules and duplicates (Arrow and numpy, which release the GIL). At most two
+    batches wait for it, so memory stays bounded. The Iceberg appends run on a third
+    thread, one at a time.
     """
 
     QUEUED = 2
 
-    def __init__(self, loader: Loader, finder: DuplicateFinder, transaction: Any, schema: pa.Schema, sha256: str,
-                 path: Path) -> None:
-        self.loader, self.finder, self.transaction, self.schema = loader, finder, transaction, schema
-        self.sha256, self.path = sha256, path
+    def __init__(self, loader: Loader, declared: TableSchema, rules: list[RowRule], finder: DuplicateFinder,
+                 transaction: Any, sha256: str, path: Path) -> None:
+        self.loader, self.declared, self.rules, self.finder = loader, declared, rules, finder
+        self.transaction, self.sha256, self.path = transaction, sha256, path
+        self.schema = to_arrow_schema(declared)
+        self.names = [c.name for c in declared.lake_columns]
+        self.quarantine = _Quarantine()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-stage")
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iceberg-append")
         self.queued: deque[Future[None]] = deque()
@@ -93,13 +98,24 @@ class _Stage:
         self.sample: list[pa.Table] = []
         self.buffered = self.published = self.sampled = 0
 
-    def submit(self, checked: pa.Table, batch: pa.RecordBatch, positions: np.ndarray, offset: int) -> None:
+    def submit(self, batch: pa.RecordBatch, done: dict[str, pa.Array], offset: int) -> None:
         while len(self.queued) >= self.QUEUED:
             self.queued.popleft().result()  # also raises here what failed there
-        self.queued.append(self.worker.submit(self._stage, checked, batch, positions, offset))
+        self.queued.append(self.worker.submit(self._stage, batch, done, offset))
 
-    def _stage(self, checked: pa.Table, batch: pa.RecordBatch, positions: np.ndarray, offset: int) -> None:
-        write = self.finder.check(checked, batch, positions, offset)
+    def _stage(self, batch: pa.RecordBatch, done: dict[str, pa.Array], offset: int) -> None:
+        pseudonymiser = self.loader.pseudonymiser
+        bad: dict[int, str] = {}
+        lake = pa.Table.from_arrays(_transform(batch, self.declared, pseudonymiser, bad, done), names=self.names)
+        self.loader._apply_rules(lake, self.rules, bad)
+        ok = np.ones(lake.num_rows, dtype=bool)
+        ok[list(bad)] = False
+        checked = lake.filter(pa.array(ok)) if bad else lake
+        write = self.finder.check(checked, batch, np.flatnonzero(ok), offset)
+        rows = sorted(bad)
+        self.quarantine.rows += [offset + r + 1 for r in rows]
+        self.quarantine.rules += [bad[r] for r in rows]
+        self.quarantine.references += _raw_reference(batch, rows, pseudonymiser)
         valid = (checked if write.all() else checked.filter(pa.array(write))).cast(self.schema)
         if self.sampled < AUDIT_ROWS:
             self.sample.append(valid.slice(0, AUDIT_ROWS - self.sampled))
@@ -146,11 +162,14 @@ class _Quarantine:
 
 
 def _transform(batch: pa.RecordBatch, declared: TableSchema, pseudonymiser: Pseudonymiser,
-               bad: dict[int, str]) -> list[pa.Array]:
-    """Lake columns of ``batch``; rows whose raw value cannot be transformed land in ``bad``."""
+               bad: dict[int, str], done: dict[str, pa.Array] | None = None) -> list[pa.Array]:
+    """Lake columns of ``batch`` (but those in ``done``); rows whose raw value cannot be transformed land in ``bad``."""
     arrays = []
     for column in declared.lake_columns:
         assert column.source is not None
+        if done and column.name in done:
+            arrays.append(done[column.name])
+            continue
         raw = batch.column(column.source)
         for _ in range(3):
             try:
@@ -268,11 +287,12 @@ class Loader:
     def _load_new(self, declared: TableSchema, table: Any, quarantine_table: Any, files_table: Any, path: Path,
                   sha256: str, persons: KnownPersons | None, finder: DuplicateFinder) -> LoadResult:
         rules = table_rules(declared, persons)
-        schema = to_arrow_schema(declared)
-        names = [c.name for c in declared.lake_columns]
         transaction = table.transaction()
-        stage = _Stage(self, finder, transaction, schema, sha256, path)
-        quarantine = _Quarantine()
+        stage = _Stage(self, declared, rules, finder, transaction, sha256, path)
+        schema, names = stage.schema, stage.names
+        quarantine = stage.quarantine
+        # Columns pseudonymised on the main thread (Python-bound); the stage does the rest.
+        early = [c for c in declared.lake_columns if c.transforms == (Transform.PSEUDONYMISE,)]
         read = 0
         # The Great Expectations audit of the first staged rows runs as soon as they are
         # staged, while the reader and the other threads go on; its verdict is read after the
@@ -280,17 +300,12 @@ class Loader:
         audited: Audit | None = None
         try:
             for batch in source.batches(path, declared):
-                bad: dict[int, str] = {}
-                arrays = _transform(batch, declared, self.pseudonymiser, bad)
-                lake = pa.Table.from_arrays(arrays, names=names)
-                self._apply_rules(lake, rules, bad)
-                ok = np.ones(lake.num_rows, dtype=bool)
-                ok[list(bad)] = False
-                stage.submit(lake.filter(pa.array(ok)) if bad else lake, batch, np.flatnonzero(ok), read)
-                rows = sorted(bad)
-                quarantine.rows += [read + r + 1 for r in rows]
-                quarantine.rules += [bad[r] for r in rows]
-                quarantine.references += _raw_reference(batch, rows, self.pseudonymiser)
+                done = {}
+                for column in early:
+                    assert column.source is not None
+                    with contextlib.suppress(InvalidValuesError):  # the stage names the rows
+                        done[column.name] = apply_transforms(column, batch.column(column.source), self.pseudonymiser)
+                stage.submit(batch, done, read)
                 read += batch.num_rows
                 if audited is None and self.gx_dir is not None and stage.sampled >= AUDIT_ROWS:
                     audited = audit(self.gx_dir, declared, rules, pa.concat_tables(stage.sample))
