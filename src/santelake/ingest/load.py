@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import shutil
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -49,6 +51,26 @@ DEFAULT_FLUSH_ROWS = 500_000
 # at most this; past it a large file costs more rows held back, never more memory.
 DEFAULT_DEDUPE_BYTES = 128 << 20
 MIN_DEDUPE_BYTES = 1 << 20
+
+
+SPILL_PREFIX = "santelake-load-"
+
+
+def remove_stale_spills(parent: Path) -> list[Path]:
+    """Remove the spill folders of loads whose process is gone (killed before it could clean up)."""
+    removed = []
+    for folder in parent.glob(f"{SPILL_PREFIX}*-*"):
+        pid = folder.name[len(SPILL_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except PermissionError:
+            pass  # another user's live process
+    return removed
 
 
 def dedupe_bytes(file_bytes: int, cap: int = DEFAULT_DEDUPE_BYTES) -> int:
@@ -275,7 +297,8 @@ class Loader:
             self._record(files_table, result)
             return result
         persons = self.known_persons() if declared.name != "beneficiaries" else None
-        with tempfile.TemporaryDirectory(prefix="santelake-load-", dir=self.spill_dir) as spill:
+        remove_stale_spills(Path(self.spill_dir or tempfile.gettempdir()))
+        with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=self.spill_dir) as spill:
             finder = DuplicateFinder(
                 declared.identifier_fields or tuple(c.name for c in declared.lake_columns), Path(spill),
                 dedupe_bytes(path.stat().st_size, self.dedupe_cap))

@@ -117,3 +117,22 @@ def test_a_saturated_filter_splits_the_settling_by_hash_range(tmp_path: Path, mo
     assert (kept, duplicates) == _expected(batches)
     assert held > 6 * 1000 * 16 / 1024  # enough held rows to need several ranges
     assert len(list(tmp_path.glob("part-*"))) >= 8
+
+
+def test_spill_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from santelake.ingest.load import SPILL_PREFIX, remove_stale_spills
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    stale = tmp_path / f"{SPILL_PREFIX}{dead}-abc"
+    live = tmp_path / f"{SPILL_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "santelake-load-notapid"
+    for folder in (stale, live, other):
+        folder.mkdir()
+        (folder / "written.hashes").write_bytes(b"\0" * 8)
+    assert remove_stale_spills(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()
