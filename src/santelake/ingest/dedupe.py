@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 ROW = "__row"
 HASH = "__hash"
 RAW_PREFIX = "raw:"
-SCAN_HASHES = 1 << 22  # hashes read at a time when settling the held rows: 32 MiB
+SCAN_HASHES = 1 << 20  # hashes read at a time when settling the held rows: 8 MiB
 SETTLE_BYTES = 64 << 20  # held rows settled at a time (16 bytes each), else split by hash range
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -196,6 +196,7 @@ class DuplicateFinder:
     def resolve(self, lake_columns: list[str]) -> Iterator[Settled]:
         """Settle the held rows, in file order, one stretch at a time."""
         self._written.close()
+        self.bloom = BloomFilter(8)  # no longer asked: give its memory to the settling
         if self._held is None:
             return
         self._held.close()
