@@ -37,7 +37,7 @@ ROW = "__row"
 HASH = "__hash"
 RAW_PREFIX = "raw:"
 SCAN_HASHES = 1 << 20  # hashes read at a time when settling the held rows: 8 MiB
-SETTLE_BYTES = 64 << 20  # held rows settled at a time (16 bytes each), else split by hash range
+SETTLE_BYTES = 16 << 20  # held rows settled at a time (16 bytes each, a few times that while sorting)
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -275,7 +275,7 @@ class DuplicateFinder:
                 seen[where[unique[where] == chunk]] = True
         duplicate = np.ones(len(hashes), dtype=bool)
         duplicate[first] = False
-        duplicate |= np.isin(hashes, unique[seen])
+        duplicate |= seen[np.searchsorted(unique, hashes)]
         return np.asarray(rows[duplicate], dtype=np.int64)
 
     def close(self) -> None:

@@ -335,6 +335,8 @@ class Loader:
             stage.drain()
             if audited is None and self.gx_dir is not None and stage.sampled:
                 audited = audit(self.gx_dir, declared, rules, pa.concat_tables(stage.sample))
+            if persons is not None:
+                persons.release()  # every row is checked: room for settling the held rows
             # Rows held back by the duplicate check: the duplicates go to quarantine, the rest
             # (the filter's false positives, first occurrences) are published after all.
             for settled in finder.resolve(names):

@@ -122,6 +122,10 @@ class KnownPersons:
     def __len__(self) -> int:
         return len(self.prefixes)
 
+    def release(self) -> None:
+        """Give the memory back once the last batch is checked (8 bytes a person)."""
+        self.prefixes = np.empty(0, dtype=np.uint64)
+
     def unknown(self, pseudonyms: pa.Array | pa.ChunkedArray) -> pa.Array:
         # Each distinct person once: claims name the same person many times.
         encoded = pc.dictionary_encode(pseudonyms)
