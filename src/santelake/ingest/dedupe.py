@@ -33,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from santelake.ingest.source import open_parquet
+
 ROW = "__row"
 HASH = "__hash"
 RAW_PREFIX = "raw:"
@@ -200,7 +202,7 @@ class DuplicateFinder:
         if self._held is None:
             return
         self._held.close()
-        held = pq.ParquetFile(self.held_path)
+        held = open_parquet(self.held_path)
         duplicate_rows = np.sort(np.concatenate([
             self._settle(hashes, rows, written) for hashes, rows, written in self._partitions(held)]))
         for batch in held.iter_batches():
