@@ -31,6 +31,7 @@ from pyiceberg.expressions import AlwaysTrue
 
 from santelake.errors import SantelakeError
 from santelake.ingest.load import SOURCE_FILE, SOURCE_HASH
+from santelake.lake.stream import file_by_file
 from santelake.pseudonymise.key import CHAIN_ID_SEPARATOR, KEY_ID_PROPERTY, chain_id_of, key_id_of
 from santelake.pseudonymise.pseudonym import Pseudonymiser
 from santelake.schema import TableSchema
@@ -132,7 +133,8 @@ def _batches(table: Any) -> Iterator[pa.Table]:
     """The table's rows in chunks of at most CHUNK_ROWS, so memory does not grow with the table."""
     pending: list[pa.RecordBatch] = []
     rows = 0
-    for batch in table.scan().to_arrow_batch_reader():
+    # One data file at a time: pyiceberg's batch reader would hold every file at once.
+    for batch in file_by_file(table):
         pending.append(batch)
         rows += batch.num_rows
         if rows >= CHUNK_ROWS:
