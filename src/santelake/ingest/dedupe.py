@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from santelake.ingest.source import open_parquet
+from santelake.pseudonymise.parse import text_buffers
 
 ROW = "__row"
 HASH = "__hash"
@@ -78,12 +82,8 @@ def _column_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if not (pa.types.is_string(array.type) or pa.types.is_binary(array.type)):
         array = array.cast(pa.large_binary()) if pa.types.is_large_string(array.type) or \
             pa.types.is_large_binary(array.type) else array.cast(pa.string())
-    wide = pa.types.is_large_binary(array.type)
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64 if wide else np.int32)
-    offsets = offsets[array.offset: array.offset + len(array) + 1].astype(np.int64)
-    data = array.buffers()[2]
-    text = (np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8))
-    words = _padded_words(text[offsets[0]: offsets[-1]], offsets)
+    text, offsets = text_buffers(array)
+    words = _padded_words(text, offsets)
     lengths = np.diff(offsets)
     used = -(-lengths // 8)
     hashes = _mix(lengths.astype(np.uint64) * _GOLDEN)
@@ -100,6 +100,39 @@ def row_hashes(table: pa.Table, keys: list[str]) -> np.ndarray:
     for key in keys:
         hashes = _mix(hashes * _GOLDEN + _column_hashes(table[key]))
     return hashes
+
+
+# The duplicate check's Bloom filter: sized from the file (about 16 bits a row of 60 bytes),
+# at most this; past it a large file costs more rows held back, never more memory.
+DEFAULT_DEDUPE_BYTES = 128 << 20
+MIN_DEDUPE_BYTES = 1 << 20
+
+
+SPILL_PREFIX = "santelake-load-"
+
+
+def remove_stale_spills(parent: Path) -> list[Path]:
+    """Remove the spill folders of loads whose process is gone (killed before it could clean up)."""
+    removed = []
+    for folder in parent.glob(f"{SPILL_PREFIX}*-*"):
+        pid = folder.name[len(SPILL_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except PermissionError:
+            pass  # another user's live process
+    return removed
+
+
+def dedupe_bytes(file_bytes: int, cap: int = DEFAULT_DEDUPE_BYTES) -> int:
+    """The Bloom filter size for a file of ``file_bytes``: a power of two in [1 MiB, ``cap``]."""
+    wanted = max(MIN_DEDUPE_BYTES, file_bytes // 32)
+    size = 1 << (wanted - 1).bit_length()
+    return max(MIN_DEDUPE_BYTES, min(size, 1 << (cap.bit_length() - 1)))
 
 
 class BloomFilter:
@@ -156,6 +189,18 @@ class DuplicateFinder:
         self._written: BinaryIO = (spill_dir / "written.hashes").open("wb")
         self._held: pq.ParquetWriter | None = None
         self.held = 0
+
+    @classmethod
+    @contextlib.contextmanager
+    def spilling(cls, keys: tuple[str, ...], parent: Path | None, bloom_bytes: int) -> Iterator[DuplicateFinder]:
+        """A finder spilling into a fresh folder under ``parent`` ($TMPDIR if None), removed afterwards."""
+        remove_stale_spills(Path(parent or tempfile.gettempdir()))
+        with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=parent) as spill:
+            finder = cls(keys, Path(spill), bloom_bytes)
+            try:
+                yield finder
+            finally:
+                finder.close()
 
     @property
     def held_path(self) -> Path:

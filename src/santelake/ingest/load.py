@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import shutil
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,7 +29,7 @@ import pyarrow.compute as pc
 
 from santelake.digest import file_sha256
 from santelake.ingest import source
-from santelake.ingest.dedupe import DuplicateFinder
+from santelake.ingest.dedupe import DEFAULT_DEDUPE_BYTES, DuplicateFinder, dedupe_bytes
 from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
@@ -47,37 +44,6 @@ PUBLISHED = "published"
 REJECTED = "rejected"
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_FLUSH_ROWS = 500_000
-# The duplicate check's Bloom filter: sized from the file (about 16 bits a row of 60 bytes),
-# at most this; past it a large file costs more rows held back, never more memory.
-DEFAULT_DEDUPE_BYTES = 128 << 20
-MIN_DEDUPE_BYTES = 1 << 20
-
-
-SPILL_PREFIX = "santelake-load-"
-
-
-def remove_stale_spills(parent: Path) -> list[Path]:
-    """Remove the spill folders of loads whose process is gone (killed before it could clean up)."""
-    removed = []
-    for folder in parent.glob(f"{SPILL_PREFIX}*-*"):
-        pid = folder.name[len(SPILL_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-        except PermissionError:
-            pass  # another user's live process
-    return removed
-
-
-def dedupe_bytes(file_bytes: int, cap: int = DEFAULT_DEDUPE_BYTES) -> int:
-    """The Bloom filter size for a file of ``file_bytes``: a power of two in [1 MiB, ``cap``]."""
-    wanted = max(MIN_DEDUPE_BYTES, file_bytes // 32)
-    size = 1 << (wanted - 1).bit_length()
-    return max(MIN_DEDUPE_BYTES, min(size, 1 << (cap.bit_length() - 1)))
 
 
 @dataclass(frozen=True)
@@ -297,15 +263,10 @@ class Loader:
             self._record(files_table, result)
             return result
         persons = self.known_persons() if declared.name != "beneficiaries" else None
-        remove_stale_spills(Path(self.spill_dir or tempfile.gettempdir()))
-        with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=self.spill_dir) as spill:
-            finder = DuplicateFinder(
-                declared.identifier_fields or tuple(c.name for c in declared.lake_columns), Path(spill),
-                dedupe_bytes(path.stat().st_size, self.dedupe_cap))
-            try:
-                return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons, finder)
-            finally:
-                finder.close()
+        keys = declared.identifier_fields or tuple(c.name for c in declared.lake_columns)
+        bloom_bytes = dedupe_bytes(path.stat().st_size, self.dedupe_cap)
+        with DuplicateFinder.spilling(keys, self.spill_dir, bloom_bytes) as finder:
+            return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons, finder)
 
     def _load_new(self, declared: TableSchema, table: Any, quarantine_table: Any, files_table: Any, path: Path,
                   sha256: str, persons: KnownPersons | None, finder: DuplicateFinder) -> LoadResult:

@@ -39,14 +39,21 @@ _ISO_DATE_BYTES = _Bytes(ord("-"), ord("9"), (ord("."), ord("/")))
 _DECIMAL_BYTES = _Bytes(ord("-"), ord("9"), (ord("/"),))
 
 
+def text_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes of a (large) string or binary array and its value offsets, rebased to 0 (int64)."""
+    wide = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64 if wide else np.int32)
+    offsets = offsets[values.offset: values.offset + len(values) + 1].astype(np.int64)
+    data = values.buffers()[2]
+    text = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
+    return text[offsets[0]: offsets[-1]], offsets - offsets[0]
+
+
 def _text_bytes(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     """The bytes and value offsets (from 0) of a string array (a null value is empty), or None."""
     if not pa.types.is_string(values.type) or isinstance(values, pa.ChunkedArray):
         return None
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset: values.offset + len(values) + 1]
-    data = values.buffers()[2]
-    text = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
-    return text[offsets[0]: offsets[-1]], offsets - offsets[0]
+    return text_buffers(values)
 
 
 def _only(values: pa.Array, allowed: _Bytes, *, length: int | None = None) -> bool:

@@ -9,8 +9,7 @@ import pyarrow as pa
 import pytest
 
 from santelake.ingest import dedupe
-from santelake.ingest.dedupe import BloomFilter, DuplicateFinder, row_hashes
-from santelake.ingest.load import MIN_DEDUPE_BYTES, dedupe_bytes
+from santelake.ingest.dedupe import MIN_DEDUPE_BYTES, BloomFilter, DuplicateFinder, dedupe_bytes, row_hashes
 
 
 def _batches(seed: int, count: int, size: int, distinct: int) -> list[pa.Table]:
@@ -124,7 +123,7 @@ def test_spill_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from santelake.ingest.load import SPILL_PREFIX, remove_stale_spills
+    from santelake.ingest.dedupe import SPILL_PREFIX, remove_stale_spills
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True).stdout.strip()
