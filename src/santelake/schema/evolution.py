@@ -50,6 +50,7 @@ class ChangeKind(StrEnum):
     SET_IDENTIFIER_FIELDS = "set identifier fields"
     SET_SORT_ORDER = "set sort order"
     SET_COMMENT = "set table comment"
+    SET_PROPERTIES = "set table properties"
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,10 @@ def _compare_table(table: Table, declared: TableSchema, changes: list[Change], p
         changes.append(Change(ChangeKind.SET_SORT_ORDER, None, described or "(unsorted)"))
     if table.properties.get(COMMENT_PROPERTY) != declared.doc:
         changes.append(Change(ChangeKind.SET_COMMENT, None, declared.full_name))
+    stale = sorted(key for key, value in table_properties(declared).items()
+                   if key != COMMENT_PROPERTY and table.properties.get(key) != value)
+    if stale:
+        changes.append(Change(ChangeKind.SET_PROPERTIES, None, ", ".join(stale)))
 
 
 def _describe_spec(schema: Schema, spec: list[tuple[int, str]]) -> str:
@@ -228,7 +233,7 @@ def evolve(table: Table, declared: TableSchema) -> tuple[Change, ...]:
                     wanted = sort_field(declared, field)
                     add = order.desc if wanted.direction is SortDirection.DESC else order.asc
                     add(field.column, wanted.transform, wanted.null_order)
-        if ChangeKind.SET_COMMENT in kinds:
+        if kinds & {ChangeKind.SET_COMMENT, ChangeKind.SET_PROPERTIES}:
             transaction.set_properties(table_properties(declared))
     return changes
 

@@ -179,6 +179,18 @@ def test_table_level_changes(catalog: SqlCatalog, table: Table, declare: Declare
     assert evolve(live, declare(change)) == ()
 
 
+def test_writer_properties_reach_tables_made_before_them(catalog: SqlCatalog, table: Table, declare: Declare) -> None:
+    assert table.properties["write.parquet.dict-size-bytes"] == str(64 << 10)
+    with table.transaction() as transaction:
+        transaction.remove_properties("write.parquet.dict-size-bytes")
+    older = reloaded(catalog, table)
+
+    changes = evolve(older, declare(lambda _: None))
+
+    assert [(c.kind, c.detail) for c in changes] == [(ChangeKind.SET_PROPERTIES, "write.parquet.dict-size-bytes")]
+    assert reloaded(catalog, table).properties["write.parquet.dict-size-bytes"] == str(64 << 10)
+
+
 def test_several_changes_in_one_commit(catalog: SqlCatalog, table: Table, declare: Declare) -> None:
     def change(document: Document) -> None:
         column(document, "visit_count").update(name="daily_visits", type="long", doc="Visits per day.")
