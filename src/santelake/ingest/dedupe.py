@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from santelake.ingest.source import open_parquet
+from santelake.ingest.source import as_text, open_parquet
 from santelake.pseudonymise.parse import text_buffers
 
 ROW = "__row"
@@ -231,7 +231,9 @@ class DuplicateFinder:
         picked = pa.array(np.flatnonzero(hold))
         in_raw = pa.array(positions[hold])
         columns = {name: lake[name].take(picked) for name in lake.column_names}
-        columns |= {RAW_PREFIX + name: raw.column(name).take(in_raw) for name in raw.schema.names}
+        # The raw columns as text: a file whose typed reading fell back to text halfway
+        # through gives both kinds of batch, and the held rows' file has one schema.
+        columns |= {RAW_PREFIX + name: as_text(raw.column(name).take(in_raw)) for name in raw.schema.names}
         columns[ROW] = pa.array(offset + positions[hold] + 1, pa.int64())
         columns[HASH] = pa.array(hashes[hold], pa.uint64())
         table = pa.table(columns)

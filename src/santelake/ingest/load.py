@@ -180,7 +180,8 @@ def _raw_reference(batch: pa.RecordBatch | pa.Table, rows: Iterable[int], pseudo
     if not rows:
         return []
     picked = batch.take(pa.array(rows, pa.int64()))
-    columns = [picked.column(i).to_pylist() for i in range(picked.num_columns)]
+    # As text: a typed raw column gives its canonical text, and a date Python cannot hold (year 0) no error.
+    columns = [source.as_text(picked.column(i)).to_pylist() for i in range(picked.num_columns)]
     return [pseudonymiser.pseudonymise("\x1f".join("" if c[i] is None else str(c[i]) for c in columns))
             for i in range(len(rows))]
 

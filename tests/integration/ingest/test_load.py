@@ -163,6 +163,27 @@ def test_impossible_dates_are_quarantined_and_too_many_reject_the_file(
     assert "rejected" in files["status"].to_pylist()
 
 
+def test_typed_columns_quarantine_like_text_ones(scratch: tuple[Loader, str], extracts: Path,
+                                                tmp_path: Path) -> None:
+    """Claims' dates and codes are read typed: a date Python cannot hold and a code that makes
+    the reader fall back to text are each quarantined, and every other row is published."""
+    loader, _ = scratch
+    loader.load("snds.beneficiaries", extracts / "beneficiaries.csv")
+    lines = (extracts / "outpatient_claims.csv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split(";") for line in lines[1:]]
+    rows[0][2] = "0000-01-01"  # EXE_SOI_DTD: parsed typed, out of range
+    rows[-1][3] = "11x2"  # PRS_NAT_REF: not an integer
+    path = tmp_path / "outpatient_claims.csv"
+    path.write_text("\n".join([lines[0], *(";".join(row) for row in rows)]) + "\n", encoding="utf-8")
+
+    result = loader.load("snds.outpatient_claims", path)
+
+    assert (result.rows_quarantined, result.rows_published) == (2, len(rows) - 2)
+    quarantine = loader.catalog.load_table(loader.schemas["ops.quarantine"].identifier).scan().to_arrow()
+    assert sorted(zip(quarantine["row_number"].to_pylist(), quarantine["rule"].to_pylist(), strict=True)) == [
+        (1, "care_date.range"), (len(rows), "act_code.format")]
+
+
 def test_unknown_person_and_bad_codes_are_quarantined(
     scratch: tuple[Loader, str], extracts: Path, tmp_path: Path
 ) -> None:
