@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.types import StringType
 
 from santelake.digest import file_sha256
 from santelake.ingest import source
@@ -86,16 +86,18 @@ class _Stage:
         self.sample: list[pa.Table] = []
         self.buffered = self.published = self.sampled = 0
 
-    def submit(self, batch: pa.RecordBatch, done: dict[str, pa.Array], offset: int) -> None:
+    def submit(self, batch: pa.RecordBatch, done: dict[str, pa.Array], checked: dict[str, pa.Array],
+               offset: int) -> None:
         while len(self.queued) >= self.QUEUED:
             self.queued.popleft().result()  # also raises here what failed there
-        self.queued.append(self.worker.submit(self._stage, batch, done, offset))
+        self.queued.append(self.worker.submit(self._stage, batch, done, checked, offset))
 
-    def _stage(self, batch: pa.RecordBatch, done: dict[str, pa.Array], offset: int) -> None:
+    def _stage(self, batch: pa.RecordBatch, done: dict[str, pa.Array], checked_early: dict[str, pa.Array],
+               offset: int) -> None:
         pseudonymiser = self.loader.pseudonymiser
         bad: dict[int, str] = {}
         lake = pa.Table.from_arrays(_transform(batch, self.declared, pseudonymiser, bad, done), names=self.names)
-        self.loader._apply_rules(lake, self.rules, bad)
+        self.loader._apply_rules(lake, self.rules, bad, checked_early)
         ok = np.ones(lake.num_rows, dtype=bool)
         ok[list(bad)] = False
         checked = lake.filter(pa.array(ok)) if bad else lake
@@ -276,8 +278,12 @@ class Loader:
         stage = _Stage(self, declared, rules, finder, transaction, sha256, path)
         schema, names = stage.schema, stage.names
         quarantine = stage.quarantine
-        # Columns pseudonymised on the main thread (Python-bound); the stage does the rest.
-        early = [c for c in declared.lake_columns if c.transforms == (Transform.PSEUDONYMISE,)]
+        # Columns pseudonymised on the main thread (Python-bound), and the rules that read
+        # only them (a known person, not null), on the pseudonyms in dictionary form (each
+        # distinct one once); the stage does the rest, and takes their verdicts.
+        early = [c for c in declared.lake_columns
+                 if c.transforms == (Transform.PSEUDONYMISE,) and isinstance(c.type, StringType)]
+        early_rules = [r for r in rules if early and set(r.expectation[1]) <= {c.name for c in early}]
         read = 0
         # The Great Expectations audit of the first staged rows runs as soon as they are
         # staged, while the reader and the other threads go on; its verdict is read after the
@@ -288,9 +294,10 @@ class Loader:
                 done = {}
                 for column in early:
                     assert column.source is not None
-                    with contextlib.suppress(InvalidValuesError):  # the stage names the rows
-                        done[column.name] = apply_transforms(column, batch.column(column.source), self.pseudonymiser)
-                stage.submit(batch, done, read)
+                    done[column.name] = self.pseudonymiser.pseudonymise_dictionary(batch.column(column.source))
+                pseudonyms = pa.table(done)
+                checked = {rule.id: rule.violations(pseudonyms) for rule in early_rules}
+                stage.submit(batch, {name: array.dictionary_decode() for name, array in done.items()}, checked, read)
                 read += batch.num_rows
                 if audited is None and self.gx_dir is not None and stage.sampled >= AUDIT_ROWS:
                     audited = audit(self.gx_dir, declared, rules, pa.concat_tables(stage.sample))
@@ -347,9 +354,11 @@ class Loader:
         raise FileRejectedError(result.message)
 
     @staticmethod
-    def _apply_rules(lake: pa.Table, rules: list[RowRule], bad: dict[int, str]) -> None:
+    def _apply_rules(lake: pa.Table, rules: list[RowRule], bad: dict[int, str],
+                     checked: dict[str, pa.Array] | None = None) -> None:
+        """Name in ``bad`` each row's first broken rule; ``checked`` holds the violations of rules read already."""
         for rule in rules:
-            violations = rule.violations(lake)
+            violations = checked[rule.id] if checked and rule.id in checked else rule.violations(lake)
             if not pc.any(violations).as_py():
                 continue  # the usual case: no row to pick out
             for row in np.flatnonzero(np.asarray(violations.to_numpy(zero_copy_only=False), dtype=bool)):

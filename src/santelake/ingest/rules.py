@@ -128,9 +128,10 @@ class KnownPersons:
 
     def unknown(self, pseudonyms: pa.Array | pa.ChunkedArray) -> pa.Array:
         # Each distinct person once: claims name the same person many times.
-        encoded = pc.dictionary_encode(pseudonyms)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
+        if isinstance(pseudonyms, pa.ChunkedArray):
+            pseudonyms = pseudonyms.combine_chunks()
+        # The loader hands them over dictionary-encoded already (see Pseudonymiser.pseudonymise_dictionary).
+        encoded = pseudonyms if pa.types.is_dictionary(pseudonyms.type) else pc.dictionary_encode(pseudonyms)
         prefixes = self._prefixes(encoded.dictionary)
         # Looked up in ascending order: each search starts where the last ended, in memory
         # the last one touched (4x faster than random order against millions of persons).

@@ -47,6 +47,16 @@ def test_hospital_stay_rules_find_each_fault() -> None:
     }
 
 
+def test_known_persons_read_dictionary_encoded_pseudonyms_alike() -> None:
+    persons = KnownPersons(pa.array(["a" * 64, "c" * 64, "e" * 64]))
+    pseudonyms = pa.array(["c" * 64, "b" * 64, None, "c" * 64, "e" * 64, "f" * 64])
+
+    plain = persons.unknown(pseudonyms).to_pylist()
+
+    assert plain == [False, True, True, False, False, True]
+    assert persons.unknown(pa.chunked_array([pseudonyms.dictionary_encode()])).to_pylist() == plain
+
+
 def test_suite_has_an_expectation_for_every_rule_but_the_known_person() -> None:
     declared = load_table_schema(SCHEMAS / "snds" / "hospital_stays.yaml")
     rules = table_rules(declared, KnownPersons(pa.array(["a" * 64])))

@@ -73,6 +73,17 @@ def test_array_matches_scalar_and_keeps_nulls(pseudonymiser: Pseudonymiser) -> N
     assert result == [expected, None, expected, None, pseudonymiser.pseudonymise("2850578006084"), expected]
 
 
+def test_dictionary_form_holds_the_same_pseudonyms_with_nulls_in_its_indices(pseudonymiser: Pseudonymiser) -> None:
+    values = pa.array([NIR, None, NIR_BODY, "  ", "2850578006084", NIR])
+
+    result = pseudonymiser.pseudonymise_dictionary(values)
+
+    assert result.dictionary_decode().to_pylist() == pseudonymiser.pseudonymise_array(values).to_pylist()
+    # The not-null rule reads the indices: a blank identifier must be null there.
+    assert result.indices.is_null().to_pylist() == [False, True, False, True, False, False]
+    assert len(result.dictionary.drop_null()) == 2, "each distinct person once"
+
+
 def test_array_of_large_strings(pseudonymiser: Pseudonymiser) -> None:
     result = pseudonymiser.pseudonymise_array(pa.array([NIR], type=pa.large_string()))
 
