@@ -1,7 +1,7 @@
 """Load one landed file into its table: check, pseudonymise, write-audit-publish, once.
 
-- Write: valid rows are appended inside one Iceberg transaction, in chunks of
-  ``flush_rows``, so memory stays bounded; nothing is visible until the commit. Duplicate
+- Write: valid rows are written as data files in chunks of ``flush_rows``, so memory
+  stays bounded; nothing is visible until one snapshot adds them all (``lake.append``). Duplicate
   rows are found exactly with a fixed-size filter and a spill to disk (``dedupe``), so
   memory does not grow with the file either.
 - Audit: rows that break a rule are set aside for quarantine; if their share passes the
@@ -33,6 +33,7 @@ from santelake.ingest.dedupe import DEFAULT_DEDUPE_BYTES, DuplicateFinder, dedup
 from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
+from santelake.lake.append import ChunkedAppend
 from santelake.lake.stream import file_by_file
 from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_transforms
 from santelake.schema import TableSchema, Transform, ensure_table, to_arrow_schema
@@ -65,16 +66,16 @@ class _Stage:
     The main thread reads and pseudonymises (the HMAC of each person is Python, holding
     the GIL); this thread meanwhile transforms the other columns of the batch before,
     checks its rules and duplicates (Arrow and numpy, which release the GIL). At most two
-    batches wait for it, so memory stays bounded. The Iceberg appends run on a third
-    thread, one at a time.
+    batches wait for it, so memory stays bounded. The data files are written on a third
+    thread, one chunk at a time.
     """
 
     QUEUED = 2
 
     def __init__(self, loader: Loader, declared: TableSchema, rules: list[RowRule], finder: DuplicateFinder,
-                 transaction: Any, sha256: str, path: Path) -> None:
+                 appender: ChunkedAppend) -> None:
         self.loader, self.declared, self.rules, self.finder = loader, declared, rules, finder
-        self.transaction, self.sha256, self.path = transaction, sha256, path
+        self.appender = appender
         self.schema = to_arrow_schema(declared)
         self.names = [c.name for c in declared.lake_columns]
         self.quarantine = _Quarantine()
@@ -117,8 +118,7 @@ class _Stage:
         self.buffered += valid.num_rows
         if self.buffered >= self.loader.flush_rows:
             self._wait_for_append()
-            self.pending = self.writer.submit(self.loader._append, self.transaction, self.buffer, self.sha256,
-                                              self.path)
+            self.pending = self.writer.submit(self.appender.write, pa.concat_tables(self.buffer))
             self.published += self.buffered
             self.buffer, self.buffered = [], 0
 
@@ -189,7 +189,7 @@ def _raw_reference(batch: pa.RecordBatch | pa.Table, rows: Iterable[int], pseudo
 
 
 def _committed_snapshot(table: Any, sha256: str, *, final: bool = True) -> Any | None:
-    """The snapshot that published the file (the last of its transaction, which carries the counts)."""
+    """The snapshot that published the file (it carries the counts; loads before one snapshot a file made several)."""
     for snapshot in table.metadata.snapshots:
         props = snapshot.summary.additional_properties if snapshot.summary is not None else {}
         if props.get(SOURCE_HASH) == sha256 and (not final or ROWS_READ in props):
@@ -274,8 +274,8 @@ class Loader:
     def _load_new(self, declared: TableSchema, table: Any, quarantine_table: Any, files_table: Any, path: Path,
                   sha256: str, persons: KnownPersons | None, finder: DuplicateFinder) -> LoadResult:
         rules = table_rules(declared, persons)
-        transaction = table.transaction()
-        stage = _Stage(self, declared, rules, finder, transaction, sha256, path)
+        appender = ChunkedAppend(table)
+        stage = _Stage(self, declared, rules, finder, appender)
         schema, names = stage.schema, stage.names
         quarantine = stage.quarantine
         # Columns pseudonymised on the main thread (Python-bound), and the rules that read
@@ -337,8 +337,9 @@ class Loader:
                    "santelake.rows-quarantined": str(len(quarantine))}
         self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
         self.after_step("quarantine")
-        self._append(transaction, stage.buffer or [pa.Table.from_pylist([], schema=schema)], sha256, path, summary)
-        transaction.commit_transaction()
+        if stage.buffer:
+            appender.write(pa.concat_tables(stage.buffer))
+        appender.commit({SOURCE_HASH: sha256, SOURCE_FILE: path.name} | summary)
         self.after_step("publish")
         result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, read, published, len(quarantine),
                             data_docs=docs)
@@ -363,12 +364,6 @@ class Loader:
                 continue  # the usual case: no row to pick out
             for row in np.flatnonzero(np.asarray(violations.to_numpy(zero_copy_only=False), dtype=bool)):
                 bad.setdefault(int(row), rule.id)
-
-    @staticmethod
-    def _append(transaction: Any, buffer: list[pa.Table], sha256: str, path: Path,
-                summary: dict[str, str] | None = None) -> None:
-        properties = {SOURCE_HASH: sha256, SOURCE_FILE: path.name} | (summary or {})
-        transaction.append(pa.concat_tables(buffer), snapshot_properties=properties)
 
     def _write_quarantine(self, quarantine_table: Any, declared: TableSchema, path: Path, sha256: str,
                           quarantine: _Quarantine) -> None:
