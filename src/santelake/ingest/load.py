@@ -290,7 +290,7 @@ class Loader:
         # row counts, before the commit.
         audited: Audit | None = None
         try:
-            for batch in source.batches(path, declared):
+            for batch in source.read_ahead(source.batches(path, declared)):
                 done = {}
                 for column in early:
                     assert column.source is not None

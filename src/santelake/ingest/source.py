@@ -13,9 +13,12 @@ one is known.
 from __future__ import annotations
 
 import codecs
+import queue
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -26,6 +29,7 @@ from santelake.ingest.errors import SourceFileError
 from santelake.schema import SourceFormat, TableSchema, Transform
 
 BLOCK_BYTES = 4 << 20
+_T = TypeVar("_T")
 
 
 def _check_header(path: Path, found: list[str], declared: TableSchema) -> None:
@@ -199,3 +203,54 @@ def batches(path: Path, declared: TableSchema) -> Iterator[pa.RecordBatch]:
     if declared.source.format == SourceFormat.PARQUET:
         return parquet_batches(path, declared)
     return csv_batches(path, declared)
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def read_ahead(items: Iterator[_T], depth: int = 2) -> Iterator[_T]:
+    """``items`` produced on a thread of their own, at most ``depth`` ahead of the consumer.
+
+    Arrow parses a CSV block on the thread that asks for it; here that thread is not the
+    one pseudonymising the previous block. An error of the producer is raised to the
+    consumer where the item would have come; a consumer that stops early stops the producer.
+    """
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failed(exc))
+
+    producer = threading.Thread(target=produce, name="load-read", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        producer.join()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -104,3 +106,32 @@ def test_a_structural_fault_after_a_bad_value_is_still_reported(
 
     # Arrow's streaming reader gives the row's text, not its number: the message quotes it.
     assert "number of columns" in str(caught.value) and "1800;163026391167374" in str(caught.value)
+
+
+def test_read_ahead_keeps_order_and_raises_where_the_error_came() -> None:
+    def numbers() -> Iterator[int]:
+        yield from range(5)
+        raise source.SourceFileError(Path("f.csv"), "truncated", line=7)
+
+    got: list[int] = []
+    with pytest.raises(source.SourceFileError, match=r"f\.csv:7: truncated"):
+        for item in source.read_ahead(numbers()):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_read_ahead_stops_its_thread_when_the_consumer_stops() -> None:
+    produced: list[int] = []
+
+    def endless() -> Iterator[int]:
+        n = 0
+        while True:
+            produced.append(n)
+            yield n
+            n += 1
+
+    for item in source.read_ahead(endless(), depth=2):
+        if item == 3:
+            break
+    assert not [t for t in threading.enumerate() if t.name == "load-read"], "the reader thread is gone"
+    assert len(produced) <= 3 + 2 + 2, "it read at most its depth ahead"
