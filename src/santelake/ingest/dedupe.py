@@ -52,12 +52,13 @@ _NULL = np.uint64(0x5BD1E9955BD1E995)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: every input bit moves every output bit."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
+    """splitmix64's finaliser, in place on ``x`` (which it returns): every input bit moves every output bit."""
+    x ^= x >> np.uint64(30)
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def _padded_words(text: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -87,8 +88,11 @@ def _column_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     lengths = np.diff(offsets)
     used = -(-lengths // 8)
     hashes = _mix(lengths.astype(np.uint64) * _GOLDEN)
+    uniform = not len(used) or int(used.min()) == int(used.max())
     for word in range(words.shape[1]):
-        hashes = np.where(word < used, _mix(hashes ^ words[:, word]), hashes)
+        mixed = _mix(hashes ^ words[:, word])
+        # Values of equal length (codes, ids) use every word: no row to leave as it was.
+        hashes = mixed if uniform else np.where(word < used, mixed, hashes)
     if array.null_count:
         hashes[np.asarray(array.is_null())] = _NULL
     return hashes
@@ -145,11 +149,13 @@ class BloomFilter:
         self.words = np.zeros(words, dtype=np.uint64)
 
     def _slots(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        word = (hashes >> np.uint64(32)) & np.uint64(len(self.words) - 1)
+        word = hashes >> np.uint64(32)
+        word &= np.uint64(len(self.words) - 1)
+        # Four bits of the word, from four 6-bit slices of the hash's low half.
         one = np.uint64(1)
-        mask = ((one << (hashes & np.uint64(63))) | (one << ((hashes >> np.uint64(6)) & np.uint64(63)))
-                | (one << ((hashes >> np.uint64(12)) & np.uint64(63)))
-                | (one << ((hashes >> np.uint64(18)) & np.uint64(63))))
+        mask = one << (hashes & np.uint64(63))
+        for shift in (6, 12, 18):
+            mask |= one << ((hashes >> np.uint64(shift)) & np.uint64(63))
         return word.astype(np.intp), mask
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:

@@ -36,7 +36,6 @@ class _Bytes:
 # byte, a control or a multi-byte character that may be Unicode whitespace, takes the careful path).
 _NOT_WHITESPACE = _Bytes(0x21, 0x7E)
 _ISO_DATE_BYTES = _Bytes(ord("-"), ord("9"), (ord("."), ord("/")))
-_DECIMAL_BYTES = _Bytes(ord("-"), ord("9"), (ord("/"),))
 
 
 def text_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -73,53 +72,29 @@ def _only(values: pa.Array, allowed: _Bytes, *, length: int | None = None) -> bo
     return allowed.holds(text)
 
 
-def _is_digit(text: np.ndarray, where: np.ndarray) -> np.ndarray:
-    return np.asarray((text[where] >= ord("0")) & (text[where] <= ord("9")))
+def _decimal_pattern(precision: int, scale: int) -> str:
+    """Plain decimal text: an optional minus sign, 1 to ``precision - scale`` digits, a point and 1 to ``scale``."""
+    fraction = f"(?:\\.[0-9]{{1,{scale}}})?" if scale else ""
+    return f"^-?[0-9]{{1,{precision - scale}}}{fraction}$"
 
 
 def _plain_decimals(values: pa.Array, precision: int, scale: int) -> bool:
-    """Whether every present value is ``-?[0-9]{1,precision-scale}(.[0-9]{1,scale})?``, read on the raw bytes.
+    """Whether every present value is plain decimal text as it stands (no space, no comma to read first).
 
-    The same test as the pattern parse_decimal falls back to, with a few reductions over the
-    batch instead of a regular expression per value: every minus sign opens its value, and
-    every point sits at most ``scale`` bytes before its value's end.
+    One pass of Arrow's regular expression engine, with the very pattern parse_decimal
+    checks after cleaning: the fast path takes exactly what the careful one would, unchanged.
     """
-    if not _only(values, _DECIMAL_BYTES):
-        return False  # a byte other than digits, points and minus signs, or an empty value
-    found = _text_bytes(values)
-    assert found is not None
-    text, offsets = found
-    lengths = np.diff(offsets)
-    present = np.flatnonzero(lengths)
-    starts, ends = offsets[:-1][present], offsets[1:][present]
-    lengths = lengths[present]
-    signed = text[starts] == ord("-")
-    if int(signed.sum()) != int((text == ord("-")).sum()):
-        return False  # a minus sign inside a value
-    whole = lengths - signed
-    if signed.any() and ((lengths[signed] < 2).any() or not _is_digit(text, starts[signed] + 1).all()):
-        return False  # a minus sign not followed by a digit
-    points_seen = np.zeros(len(present), dtype=np.int64)
-    for fraction in range(1, scale + 1):
-        # A point with ``fraction`` digits after it, and a digit before it.
-        room = lengths > fraction + 1
-        at = np.zeros(len(present), dtype=bool)
-        at[room] = text[ends[room] - fraction - 1] == ord(".")
-        if at.any():
-            if not _is_digit(text, ends[at] - fraction - 2).all():
-                return False
-            points_seen += at
-            whole -= at * (fraction + 1)
-    if int(points_seen.sum()) != int((text == ord(".")).sum()) or (points_seen > 1).any():
-        return False  # a point elsewhere (first, last, too many decimals) or two in a value
-    return not len(whole) or (int(whole.min()) >= 1 and int(whole.max()) <= precision - scale)
+    if not pa.types.is_string(values.type) or isinstance(values, pa.ChunkedArray):
+        return False
+    return bool(pc.all(pc.fill_null(pc.match_substring_regex(values, _decimal_pattern(precision, scale)),
+                                    True)).as_py())
 
 
 def _exact_decimals(values: pa.Array, precision: int, scale: int) -> pa.Array:
     """Plain decimal text (checked by _plain_decimals) to decimal128, through float64 when that is exact.
 
     Up to 15 significant digits a double holds every value, and the scaled, rounded double
-    is the exact unscaled integer: much faster than Arrow's text-to-decimal cast.
+    is the exact unscaled integer: a fifth faster than Arrow's text-to-decimal cast (pyarrow 26).
     """
     target = pa.decimal128(precision, scale)
     if precision > 15:
@@ -197,8 +172,7 @@ def parse_decimal(values: pa.Array, precision: int, scale: int) -> pa.Array:
     if _plain_decimals(values, precision, scale):
         return _exact_decimals(values, precision, scale)
     text = pc.replace_substring(clean_text(values), ",", ".")
-    fraction = f"(?:\\.[0-9]{{1,{scale}}})?" if scale else ""
-    valid = pc.match_substring_regex(text, f"^-?[0-9]{{1,{precision - scale}}}{fraction}$")
+    valid = pc.match_substring_regex(text, _decimal_pattern(precision, scale))
     rows = invalid_rows(text, valid)
     if rows:
         raise InvalidValuesError(
