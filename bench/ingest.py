@@ -9,12 +9,14 @@ each in a fresh child process so peak resident memory is its own:
              metastore); dates parsed, decimals cast, but no pseudonymisation, no row rules,
              no duplicate check, no audit. On a bench-only Trino (bench/trino_peer.py) started
              once per run, not the product's; its peak RSS is the JVM's during the INSERT.
---runners picks some of them (all three by default). --memory-limit SIZE runs the
+--runners picks some of them (all three by default); santelake-no-audit is the loader
+without its Great Expectations audit, to show that fixed per-file cost. --memory-limit SIZE runs the
 santelake loader inside a memory cgroup of that size (root, cgroup v1 or v2): going over
 kills it, so a run that ends proves the load fits (see bench/memlimit.py).
 The stack must be up (santelake up). Results print as a table.
 
-usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--runners floor santelake peer]
+usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000]
+                                        [--runners floor santelake santelake-no-audit peer]
                                         [--memory-limit 1.75GiB] [--keep | --work DIR]
 """
 
@@ -61,7 +63,10 @@ else:
     namespace = "bench_" + uuid.uuid4().hex[:8]
     schemas = {n: dataclasses.replace(d, namespace=namespace) for n, d in runner.schemas().items()}
     from santelake.ingest.load import Loader
-    loader = Loader(catalog, runner.pseudonymiser(layout), schemas, gx_dir=out / "gx")
+    # "santelake-no-audit": the same load without the Great Expectations audit, to show
+    # what that fixed per-file work costs (a product load always audits).
+    gx_dir = None if mode == "santelake-no-audit" else out / "gx"
+    loader = Loader(catalog, runner.pseudonymiser(layout), schemas, gx_dir=gx_dir)
     loader.load("snds.beneficiaries", csv_path.with_name("beneficiaries.csv"))
     start = time.perf_counter()
     result = loader.load("snds.outpatient_claims", csv_path)
@@ -95,7 +100,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--work", type=Path, default=None,
                         help="synthesise into this folder and keep it; a second run with it reuses the files")
-    parser.add_argument("--runners", nargs="+", choices=("floor", "santelake", "peer"),
+    parser.add_argument("--runners", nargs="+", choices=("floor", "santelake", "santelake-no-audit", "peer"),
                         default=["floor", "santelake", "peer"])
     parser.add_argument("--memory-limit", type=parse_size, default=None,
                         help="run the santelake loader under this hard memory limit (a cgroup), e.g. 1.25GiB")
@@ -104,10 +109,10 @@ def main() -> None:
     from santelake.runtime.layout import Layout
     from santelake.synth import synthesize
 
-    modes = [mode for mode in ("floor", "santelake", "peer") if mode in args.runners]
+    modes = [mode for mode in ("floor", "santelake", "santelake-no-audit", "peer") if mode in args.runners]
     if args.memory_limit:
         print(f"(santelake runs under a hard memory limit of {args.memory_limit / (1 << 30):.2f} GiB)", flush=True)
-    print(f"{'rows':>11} {'file MiB':>9} {'runner':10} {'seconds':>8} {'rows/s':>10} {'peak RSS MiB':>13}")
+    print(f"{'rows':>11} {'file MiB':>9} {'runner':18} {'seconds':>8} {'rows/s':>10} {'peak RSS MiB':>13}")
     with contextlib.ExitStack() as stack:
         peer: trino_peer.BenchTrino | None = None
         for rows in args.rows:
@@ -129,8 +134,8 @@ def main() -> None:
                                   f"{peer.unpack_seconds:.1f} s)", file=sys.stderr, flush=True)
                         figures = trino_peer.measure(peer, csv_path)
                     else:
-                        figures = run(mode, csv_path, work, args.memory_limit if mode == "santelake" else None)
-                    print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:10} {figures['seconds']:>8.1f} "
+                        figures = run(mode, csv_path, work, args.memory_limit if mode != "floor" else None)
+                    print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:18} {figures['seconds']:>8.1f} "
                           f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f}",
                           flush=True)
             finally:
