@@ -283,7 +283,7 @@ class Loader:
         # distinct one once); the stage does the rest, and takes their verdicts.
         early = [c for c in declared.lake_columns
                  if c.transforms == (Transform.PSEUDONYMISE,) and isinstance(c.type, StringType)]
-        early_rules = [r for r in rules if early and set(r.expectation[1]) <= {c.name for c in early}]
+        early_rules = [r for r in rules if early and set(r.columns) <= {c.name for c in early}]
         read = 0
         # The Great Expectations audit of the first staged rows runs as soon as they are
         # staged, while the reader and the other threads go on; its verdict is read after the

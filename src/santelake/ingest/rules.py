@@ -44,6 +44,11 @@ class RowRule:
     # For the expectation suite: (kind, columns, arguments).
     expectation: tuple[str, tuple[str, ...], dict[str, object]]
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The lake columns the rule reads."""
+        return self.expectation[1]
+
 
 def _filled(mask: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.fill_null(mask, False)

@@ -29,7 +29,6 @@ class ChunkedAppend:
         self._uuid = uuid.uuid4()
         self._counter = itertools.count(0)  # file names stay unique across the chunks
         self.data_files: list[Any] = []
-        self.rows = 0
 
     def write(self, chunk: pa.Table) -> None:
         """Write ``chunk`` (the table's Arrow schema) as data files; nothing is visible yet."""
@@ -40,7 +39,6 @@ class ChunkedAppend:
                                          format_version=metadata.format_version)
         self.data_files += _dataframe_to_data_files(table_metadata=metadata, df=chunk, io=self.table.io,
                                                     write_uuid=self._uuid, counter=self._counter)
-        self.rows += chunk.num_rows
 
     def commit(self, properties: dict[str, str]) -> None:
         """Append every data file written in one snapshot carrying ``properties``, and commit it."""

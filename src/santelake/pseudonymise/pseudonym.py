@@ -21,7 +21,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -119,17 +118,11 @@ class Pseudonymiser:
         # Claims repeat the same person many times: hash each distinct value once.
         encoded = pc.dictionary_encode(text)
         normalised = _normalise_array(encoded.dictionary)
+        # A blank identifier becomes null, so its index is null and the dictionary holds only pseudonyms.
+        normalised = pc.if_else(pc.equal(normalised, ""), pa.scalar(None, pa.string()), normalised)
         hmac_once = pc.dictionary_encode(normalised)
-        distinct = hmac_once.dictionary.to_pylist()
-        present = [v for v in distinct if v]
-        made = iter(self._hmac_all(present))
-        pseudonyms = pa.array([next(made) if v else None for v in distinct], type=pa.string())
-        indices = pc.take(hmac_once.indices, encoded.indices)
-        if len(present) < len(distinct):
-            blank = np.array([not v for v in distinct])
-            where = np.asarray(indices.fill_null(0).to_numpy(zero_copy_only=False))
-            indices = pc.if_else(pa.array(blank[where]), pa.nulls(len(indices), indices.type), indices)
-        return pa.DictionaryArray.from_arrays(indices, pseudonyms)
+        pseudonyms = pa.array(self._hmac_all(hmac_once.dictionary.to_pylist()), type=pa.string())
+        return pa.DictionaryArray.from_arrays(pc.take(hmac_once.indices, encoded.indices), pseudonyms)
 
 
 def _keyed_states(key: bytes) -> tuple[Any, Any]:
