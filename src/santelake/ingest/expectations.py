@@ -11,7 +11,9 @@ rule has no Great Expectations equivalent and is checked by the row rules only.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,35 +80,84 @@ def _frame(sample: pa.Table) -> Any:
     return frame
 
 
-def audit(project_dir: Path, declared: TableSchema, rules: list[RowRule], sample: pa.Table) -> Audit:
-    """Validate ``sample`` with the table's suite; Data Docs go under ``project_dir``."""
+def audit(docs_dir: Path, declared: TableSchema, rules: list[RowRule], sample: pa.Table) -> Audit:
+    """Validate ``sample`` with the table's suite; this run's Data Docs go to ``docs_dir``.
+
+    Each run has a Data Docs site of its own, written by an in-memory GX context: a shared
+    project's site re-renders an index of every past run on each audit (measured: about a
+    millisecond more per run already kept), so a lake loading files daily would audit slower
+    each day. The run's folder also keeps its validation result as ``validation.json``.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.checkpoint.actions import UpdateDataDocsAction
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    project_dir.mkdir(parents=True, exist_ok=True)
-    context = gx.get_context(mode="file", project_root_dir=str(project_dir))
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    # Added or updated on every audit: a data source read back from the project's config has
-    # no data context, and GX refuses a second run on it in the same process.
-    source = context.data_sources.add_or_update_pandas("staged")
-    asset = next((a for a in source.assets if a.name == declared.full_name), None) \
-        or source.add_dataframe_asset(declared.full_name)
-    batch = next((b for b in asset.batch_definitions if b.name == "staged-rows"), None) \
-        or asset.add_batch_definition_whole_dataframe("staged-rows")
-    expectations = context.suites.add_or_update(suite(gx, declared, rules))
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=declared.full_name, data=batch, suite=expectations))
-    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+    if docs_dir.exists():
+        raise FileExistsError(f"{docs_dir}: Data Docs of another audit are there already")
+    docs_dir.mkdir(parents=True)
+    site = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+    context = gx.get_context(project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={"run": site}, analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False)))
+    batch = context.data_sources.add_pandas("staged").add_dataframe_asset(declared.full_name) \
+        .add_batch_definition_whole_dataframe("staged-rows")
+    definition = context.validation_definitions.add(gx.ValidationDefinition(
+        name=declared.full_name, data=batch, suite=context.suites.add(suite(gx, declared, rules))))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
         name=declared.full_name, validation_definitions=[definition],
-        actions=[UpdateDataDocsAction(name="data-docs")]))
+        actions=[UpdateDataDocsAction(name="data-docs", site_names=["run"])]))
     outcome = checkpoint.run(batch_parameters={"dataframe": _frame(sample)})
     failed = []
     for run in outcome.run_results.values():
+        described = run.to_json_dict()  # type: ignore[no-untyped-call]
+        (docs_dir / "validation.json").write_text(json.dumps(described, indent=1, sort_keys=True))
         for result in run.results:
             config = result.expectation_config
             if not result.success and config is not None:
                 failed.append(f"{config.type}({config.kwargs.get('column') or config.kwargs.get('column_A', '')})")
-    docs = project_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    return Audit(bool(outcome.success), tuple(failed), str(docs))
+    seal_data_docs(docs_dir)
+    return Audit(bool(outcome.success), tuple(failed), str(docs_dir / "index.html"))
+
+
+# Data Docs pages load their styles and scripts from public CDNs (and a logo from a US
+# cloud bucket): opening one would tell those hosts who reads which report, when. santelake
+# sends nothing anywhere, so each page loses those tags and gets a policy that lets the
+# browser fetch nothing remote. The pages stay readable without them (unstyled tables).
+_REMOTE_TAG = re.compile(r"""<script\b[^>]*\bsrc=["']?https?://[^>]*>\s*</script\s*>"""
+                         r"""|<link\b[^>]*\bhref=["']?https?://[^>]*>""", re.IGNORECASE)
+_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+LOCAL_ONLY = ('<meta http-equiv="Content-Security-Policy" '
+              "content=\"default-src 'self' file: data: 'unsafe-inline'\">")
+_STATIC_REFERENCE = re.compile(r"""static/[^"'()\s<>]+""")
+
+
+def seal_data_docs(docs_dir: Path) -> None:
+    """Make a run's Data Docs local-only, and keep only the static files its pages use.
+
+    GX copies its 4 MB of static images into every site; a page uses one of them.
+    """
+    used: set[str] = set()
+    for page in docs_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        head = _HEAD.search(text)
+        if head is None:
+            raise ValueError(f"{page}: a Data Docs page without <head>; cannot make it local-only")
+        text = _REMOTE_TAG.sub("", text)
+        text = text[:head.end()] + LOCAL_ONLY + text[head.end():]
+        page.write_text(text, encoding="utf-8")
+        used.update(reference.rsplit("static/", 1)[1] for reference in _STATIC_REFERENCE.findall(text))
+    static = docs_dir / "static"
+    for path in sorted(static.rglob("*"), reverse=True):  # files before their folders
+        relative = path.relative_to(static).as_posix()
+        if path.is_file() and relative not in used:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()

@@ -221,7 +221,7 @@ class Loader:
         self.dedupe_cap = dedupe_cap
         # Where a load spills its duplicate check (8 bytes a row, removed after); None: $TMPDIR.
         self.spill_dir = spill_dir
-        # Where the Great Expectations project and its Data Docs live; None skips the audit
+        # Where each audit's Data Docs go (a folder per table and run); None skips the audit
         # (unit tests of the row rules only: every installation passes one).
         self.gx_dir = gx_dir
         self.clock = clock
@@ -289,6 +289,7 @@ class Loader:
         # staged, while the reader and the other threads go on; its verdict is read after the
         # row counts, before the commit.
         audited: Audit | None = None
+        docs_dir = self._docs_dir(declared, sha256)
         try:
             for batch in source.read_ahead(source.batches(path, declared)):
                 done = {}
@@ -299,11 +300,11 @@ class Loader:
                 checked = {rule.id: rule.violations(pseudonyms) for rule in early_rules}
                 stage.submit(batch, {name: array.dictionary_decode() for name, array in done.items()}, checked, read)
                 read += batch.num_rows
-                if audited is None and self.gx_dir is not None and stage.sampled >= AUDIT_ROWS:
-                    audited = audit(self.gx_dir, declared, rules, pa.concat_tables(stage.sample))
+                if audited is None and docs_dir is not None and stage.sampled >= AUDIT_ROWS:
+                    audited = audit(docs_dir, declared, rules, pa.concat_tables(stage.sample))
             stage.drain()
-            if audited is None and self.gx_dir is not None and stage.sampled:
-                audited = audit(self.gx_dir, declared, rules, pa.concat_tables(stage.sample))
+            if audited is None and docs_dir is not None and stage.sampled:
+                audited = audit(docs_dir, declared, rules, pa.concat_tables(stage.sample))
             if persons is not None:
                 persons.release()  # every row is checked: room for settling the held rows
             # Rows held back by the duplicate check: the duplicates go to quarantine, the rest
@@ -346,6 +347,17 @@ class Loader:
         self._record(files_table, result)
         self.after_step("record")
         return result
+
+    def _docs_dir(self, declared: TableSchema, sha256: str) -> Path | None:
+        """A new folder for this run's Data Docs, per table, named by time and file (None: no audit)."""
+        if self.gx_dir is None:
+            return None
+        stem = self.gx_dir / declared.full_name / f"{self.clock():%Y%m%dT%H%M%S%fZ}-{sha256[:12]}"
+        candidate, attempt = stem, 1
+        while candidate.exists():  # a retry at the same instant (a fixed clock): keep both runs' docs
+            attempt += 1
+            candidate = stem.with_name(f"{stem.name}-{attempt}")
+        return candidate
 
     def _reject(self, result: LoadResult, declared: TableSchema, path: Path, quarantine: _Quarantine,
                 quarantine_table: Any, files_table: Any) -> NoReturn:

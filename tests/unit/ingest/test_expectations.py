@@ -1,30 +1,94 @@
-"""The Great Expectations audit runs again and again in one process (a DAG task loads many files)."""
+"""The Great Expectations audit: one Data Docs site per run, local-only, run again and again in one process."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from santelake.ingest import runner
-from santelake.ingest.expectations import audit
+from santelake.ingest.expectations import LOCAL_ONLY, audit, seal_data_docs
 from santelake.ingest.rules import table_rules
 from santelake.schema import to_arrow_schema
 
 
-def test_the_same_table_is_audited_twice_in_one_project(tmp_path: Path) -> None:
+def _empty(name: str) -> pa.Table:
+    return pa.Table.from_pylist([], schema=to_arrow_schema(runner.schemas()[name]))
+
+
+def test_the_same_table_is_audited_twice_in_one_process(tmp_path: Path) -> None:
     results = []
-    for name in ("snds.outpatient_claims", "snds.hospital_stays", "snds.outpatient_claims"):
+    for run, name in enumerate(("snds.outpatient_claims", "snds.hospital_stays", "snds.outpatient_claims")):
         declared = runner.schemas()[name]
-        empty = pa.Table.from_pylist([], schema=to_arrow_schema(declared))
-        results.append(audit(tmp_path, declared, table_rules(declared, None), empty))
+        results.append(audit(tmp_path / f"run{run}", declared, table_rules(declared, None), _empty(name)))
     assert [r.success for r in results] == [True, True, True]
+    assert [r.data_docs for r in results] == [str(tmp_path / f"run{run}" / "index.html") for run in range(3)]
     assert all(Path(r.data_docs).is_file() for r in results)
+    # Each run's site shows that run only: its index does not grow with the runs before it.
+    third = Path(results[2].data_docs).read_text(encoding="utf-8")
+    assert len(set(re.findall(r"validations/[^'\"]+\.html", third))) == 1
+    validation = json.loads((tmp_path / "run2" / "validation.json").read_text())
+    assert validation["success"] is True and validation["results"]
 
 
 def test_a_failing_expectation_is_named(tmp_path: Path) -> None:
     declared = runner.schemas()["snds.outpatient_claims"]
-    rows = pa.Table.from_pylist([], schema=to_arrow_schema(declared)).drop_columns(["claim_id"])
-    result = audit(tmp_path, declared, table_rules(declared, None), rows)
+    rows = _empty("snds.outpatient_claims").drop_columns(["claim_id"])
+    result = audit(tmp_path / "run", declared, table_rules(declared, None), rows)
     assert not result.success
     assert any("columns" in failed.lower() for failed in result.failed), result.failed
+    assert json.loads((tmp_path / "run" / "validation.json").read_text())["success"] is False
+
+
+def test_a_run_never_writes_into_another_runs_docs(tmp_path: Path) -> None:
+    declared = runner.schemas()["snds.outpatient_claims"]
+    audit(tmp_path / "run", declared, table_rules(declared, None), _empty("snds.outpatient_claims"))
+    with pytest.raises(FileExistsError, match="run"):
+        audit(tmp_path / "run", declared, table_rules(declared, None), _empty("snds.outpatient_claims"))
+
+
+def test_the_data_docs_fetch_nothing_remote(tmp_path: Path) -> None:
+    declared = runner.schemas()["snds.outpatient_claims"]
+    result = audit(tmp_path / "run", declared, table_rules(declared, None), _empty("snds.outpatient_claims"))
+    pages = list((tmp_path / "run").rglob("*.html"))
+    assert len(pages) >= 3, pages  # the index, the suite, the validation
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"<(script|link)\b[^>]*(src|href)=[\"']?https?://", text, re.IGNORECASE), page
+        head = re.search(r"<head\b[^>]*>", text, re.IGNORECASE)
+        assert head is not None and text[head.end():].startswith(LOCAL_ONLY), page
+    # Only the static files a page uses are kept, not GX's 4 MB of images.
+    static = [p for p in (tmp_path / "run" / "static").rglob("*") if p.is_file()]
+    assert static and sum(p.stat().st_size for p in static) < 100_000
+    for path in static:
+        assert any(path.relative_to(tmp_path / "run").as_posix() in page.read_text() for page in pages), path
+    assert Path(result.data_docs).is_file()
+
+
+def test_sealing_refuses_a_page_without_a_head(tmp_path: Path) -> None:
+    (tmp_path / "static").mkdir()
+    (tmp_path / "page.html").write_text("<html><body>no head</body></html>")
+    with pytest.raises(ValueError, match=r"page\.html.*<head>"):
+        seal_data_docs(tmp_path)
+
+
+def test_sealing_removes_remote_tags_and_unused_static_files(tmp_path: Path) -> None:
+    (tmp_path / "static" / "images").mkdir(parents=True)
+    (tmp_path / "static" / "images" / "used.png").write_bytes(b"1")
+    (tmp_path / "static" / "images" / "unused.png").write_bytes(b"2")
+    (tmp_path / "static" / "empty").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<html><HEAD><script src="https://cdn.example/x.js"></script>'
+        "<link rel='stylesheet' href='http://cdn.example/y.css'/>"
+        '<link rel="icon" href="static/images/used.png"></HEAD>'
+        '<body><a href="https://ok.example">a link</a></body></html>')
+    seal_data_docs(tmp_path)
+    text = (tmp_path / "index.html").read_text()
+    assert "cdn.example" not in text
+    assert '<a href="https://ok.example">' in text  # a link is followed only if clicked
+    assert text.startswith("<html><HEAD>" + LOCAL_ONLY)
+    assert sorted(p.relative_to(tmp_path / "static").as_posix() for p in (tmp_path / "static").rglob("*")) == \
+        ["images", "images/used.png"]
