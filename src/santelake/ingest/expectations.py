@@ -69,14 +69,28 @@ def suite(gx: Any, declared: TableSchema, rules: list[RowRule]) -> Any:
 
 
 def _frame(sample: pa.Table) -> Any:
+    """``sample`` as pandas, in the dtypes GX checks with vectorised code.
+
+    GX compares a column with its bounds in one numpy operation only for int64, float64 and
+    datetime64[ns] columns; for any other dtype (int32, datetime64[s]) it calls a Python
+    function per value (0.15 s for the dates of 50,000 rows).
+    """
     import pandas as pd
 
     frame = sample.to_pandas()
     for field in sample.schema:
+        column = frame[field.name]
         if pa.types.is_date(field.type):
-            frame[field.name] = pd.to_datetime(frame[field.name])
+            try:
+                frame[field.name] = pd.to_datetime(column).astype("datetime64[ns]")
+            except (pd.errors.OutOfBoundsDatetime, OverflowError):
+                # A date past 2262 or before 1677 fits no nanosecond stamp: kept as read
+                # (GX then compares it value by value, slower but the same verdict).
+                frame[field.name] = pd.to_datetime(column)
         elif pa.types.is_decimal(field.type):
-            frame[field.name] = frame[field.name].astype(float)
+            frame[field.name] = column.astype(float)
+        elif pa.types.is_integer(field.type) and column.dtype.kind in "iu":
+            frame[field.name] = column.astype("int64")
     return frame
 
 

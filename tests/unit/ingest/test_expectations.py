@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -92,3 +94,43 @@ def test_sealing_removes_remote_tags_and_unused_static_files(tmp_path: Path) -> 
     assert text.startswith("<html><HEAD>" + LOCAL_ONLY)
     assert sorted(p.relative_to(tmp_path / "static").as_posix() for p in (tmp_path / "static").rglob("*")) == \
         ["images", "images/used.png"]
+
+
+@pytest.mark.parametrize("care_date", [dt.date(1850, 1, 1), dt.date(2999, 12, 31), dt.date(1, 1, 1)])
+def test_a_date_out_of_range_fails_the_audit_in_any_dtype(tmp_path: Path, care_date: dt.date) -> None:
+    # Dates GX compares in one numpy operation (datetime64[ns]), and dates no nanosecond
+    # stamp holds (year 2999, year 1), which it compares value by value: the same verdict.
+    declared = runner.schemas()["snds.outpatient_claims"]
+    row = {"claim_id": "c1", "person_id": "p" * 64, "care_date": dt.date(2024, 5, 1), "act_code": 1111,
+           "prescriber_specialty": 1, "performer_specialty": 1, "amount_paid": Decimal("25.00"),
+           "amount_reimbursed": Decimal("16.50")}
+    rows = pa.Table.from_pylist([row, row | {"claim_id": "c2", "care_date": care_date}],
+                                schema=to_arrow_schema(declared))
+    result = audit(tmp_path / "run", declared, table_rules(declared, None), rows)
+    assert not result.success
+    assert result.failed == ("expect_column_values_to_be_between(care_date)",)
+
+
+def test_an_amount_out_of_range_fails_the_audit(tmp_path: Path) -> None:
+    declared = runner.schemas()["snds.outpatient_claims"]
+    row = {"claim_id": "c1", "person_id": "p" * 64, "care_date": dt.date(2024, 5, 1), "act_code": 1111,
+           "prescriber_specialty": 1, "performer_specialty": 1, "amount_paid": Decimal("25.00"),
+           "amount_reimbursed": Decimal("16.50")}
+    rows = pa.Table.from_pylist([row, row | {"claim_id": "c2", "amount_paid": Decimal("-1.00"),
+                                             "amount_reimbursed": Decimal("-2.00")}],
+                                schema=to_arrow_schema(declared))
+    assert audit(tmp_path / "ok", declared, table_rules(declared, None), rows.slice(0, 1)).success
+    result = audit(tmp_path / "run", declared, table_rules(declared, None), rows)
+    assert result.failed == ("expect_column_values_to_be_between(amount_paid)",)
+
+
+def test_integer_and_set_checks_keep_their_verdict(tmp_path: Path) -> None:
+    # int32 columns are handed to GX as int64 (its vectorised path): the verdict is the same.
+    declared = runner.schemas()["snds.beneficiaries"]
+    row = {"person_id": "p" * 64, "birth_month": dt.date(1960, 3, 1), "sex_code": 1,
+           "residence_department": "75", "twin_rank": 1, "death_month": None}
+    rows = pa.Table.from_pylist([row, row | {"twin_rank": 12, "sex_code": 3}], schema=to_arrow_schema(declared))
+    assert audit(tmp_path / "ok", declared, table_rules(declared, None), rows.slice(0, 1)).success
+    result = audit(tmp_path / "run", declared, table_rules(declared, None), rows)
+    assert sorted(result.failed) == ["expect_column_values_to_be_between(twin_rank)",
+                                     "expect_column_values_to_be_in_set(sex_code)"]
