@@ -43,7 +43,8 @@ class ChunkedAppend:
     def commit(self, properties: dict[str, str]) -> None:
         """Append every data file written in one snapshot carrying ``properties``, and commit it."""
         transaction = self.table.transaction()
-        with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+        # A merge append: it merges manifests as the table's properties say (schema/iceberg.py).
+        with transaction.update_snapshot(snapshot_properties=properties).merge_append() as append:
             for data_file in self.data_files:
                 append.append_data_file(data_file)
         transaction.commit_transaction()

@@ -29,7 +29,17 @@ COMMENT_PROPERTY = "comment"
 # columns (claim ids, pseudonyms) fill a dictionary with unique values before the writer
 # gives up on it: hashing them all cost 10% of a load's write time and made larger files.
 # Low-cardinality columns (codes, dates, specialties) still fit a 64 KiB dictionary.
-WRITER_PROPERTIES = {"write.parquet.dict-size-bytes": str(64 << 10)}
+#
+# Manifests merged on append: every load commits once (and records its file in
+# ops.ingested_files once), and each commit adds a manifest. Unmerged, a scan reads one
+# manifest per load ever made: measured, the "already loaded?" lookup took 0.23 s after
+# 100 loads and 1.5 s after 800 (about 2 ms a load). Merged once 8 have gathered
+# (Iceberg's default is 100), a scan reads a few manifests: 0.02-0.11 s after 800 loads.
+WRITER_PROPERTIES = {
+    "write.parquet.dict-size-bytes": str(64 << 10),
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "8",
+}
 DEPRECATED_PREFIX = "_deprecated_"
 
 
