@@ -207,10 +207,6 @@ def _first_row_of_file(ops_table: Any, sha256: str, target: str) -> dict[str, An
     return dict(rows[0]) if rows else None
 
 
-def _recorded(files_table: Any, sha256: str, target: str) -> dict[str, Any] | None:
-    return _first_row_of_file(files_table, sha256, target)
-
-
 def trim_history(table: Any, keep: int) -> int:
     """Expire all but the newest ``keep`` snapshots of an append-only ops table, once it holds twice as many.
 
@@ -218,7 +214,7 @@ def trim_history(table: Any, keep: int) -> int:
     aside), and pyiceberg copies the whole snapshot list several times a commit: measured,
     recording a file took 0.1 s on a new table and 0.56 s after 800 loads. An append-only
     table's current snapshot holds every row ever written, so its older snapshots hold
-    nothing else; santelake reads these tables by their data only. Returns how many
+    nothing else; a load reads these tables by their data only. Returns how many
     snapshots went; 0 also when another load committed meanwhile (it trims next time).
     """
     snapshots = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms)
@@ -275,7 +271,7 @@ class Loader:
         if not self.catalog.table_exists(identifier):
             return False
         files_table = self.catalog.load_table(identifier)
-        return _recorded(files_table, file_sha256(path), self.schemas[table_name].full_name) is not None
+        return _first_row_of_file(files_table, file_sha256(path), self.schemas[table_name].full_name) is not None
 
     def load(self, table_name: str, path: Path) -> LoadResult:
         declared = self.schemas[table_name]
@@ -283,7 +279,7 @@ class Loader:
         table, _ = ensure_table(self.catalog, declared)
         files_table = self._ops("ingested_files")
         quarantine_table = self._ops("quarantine")
-        record = _recorded(files_table, sha256, declared.full_name)
+        record = _first_row_of_file(files_table, sha256, declared.full_name)
         if record is not None:
             return LoadResult(declared.full_name, path.name, sha256, "already-" + record["status"],
                               0, 0, 0, f"{path.name} was already loaded ({record['status']} at {record['loaded_at']})")
