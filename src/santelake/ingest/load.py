@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,6 +33,7 @@ from santelake.ingest import source
 from santelake.ingest.dedupe import DEFAULT_DEDUPE_BYTES, DuplicateFinder, dedupe_bytes
 from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
+from santelake.ingest.quarantine import DEFAULT_MEMORY_ROWS, Quarantine
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
 from santelake.lake.append import ChunkedAppend
 from santelake.lake.stream import file_by_file
@@ -75,12 +76,12 @@ class _Stage:
     QUEUED = 2
 
     def __init__(self, loader: Loader, declared: TableSchema, rules: list[RowRule], finder: DuplicateFinder,
-                 appender: ChunkedAppend) -> None:
+                 appender: ChunkedAppend, quarantine: Quarantine) -> None:
         self.loader, self.declared, self.rules, self.finder = loader, declared, rules, finder
         self.appender = appender
         self.schema = to_arrow_schema(declared)
         self.names = [c.name for c in declared.lake_columns]
-        self.quarantine = _Quarantine()
+        self.quarantine = quarantine
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-stage")
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iceberg-append")
         self.queued: deque[Future[None]] = deque()
@@ -106,9 +107,8 @@ class _Stage:
         checked = lake.filter(pa.array(ok)) if bad else lake
         write = self.finder.check(checked, batch, np.flatnonzero(ok), offset)
         rows = sorted(bad)
-        self.quarantine.rows += [offset + r + 1 for r in rows]
-        self.quarantine.rules += [bad[r] for r in rows]
-        self.quarantine.references += _raw_reference(batch, rows, pseudonymiser)
+        self.quarantine.add([offset + r + 1 for r in rows], [bad[r] for r in rows],
+                            _raw_reference(batch, rows, pseudonymiser))
         valid = (checked if write.all() else checked.filter(pa.array(write))).cast(self.schema)
         if self.sampled < AUDIT_ROWS:
             self.sample.append(valid.slice(0, AUDIT_ROWS - self.sampled))
@@ -141,16 +141,6 @@ class _Stage:
     def close(self) -> None:
         self.worker.shutdown(wait=True, cancel_futures=True)
         self.writer.shutdown(wait=True)
-
-
-@dataclass
-class _Quarantine:
-    rows: list[int] = field(default_factory=list)
-    rules: list[str] = field(default_factory=list)
-    references: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
 
 def _transform(batch: pa.RecordBatch, declared: TableSchema, pseudonymiser: Pseudonymiser,
@@ -235,6 +225,7 @@ class Loader:
                  threshold: float = DEFAULT_THRESHOLD, flush_rows: int = DEFAULT_FLUSH_ROWS,
                  dedupe_cap: int = DEFAULT_DEDUPE_BYTES, spill_dir: Path | None = None,
                  gx_dir: Path | None = None, ops_history: int = DEFAULT_OPS_HISTORY,
+                 quarantine_memory_rows: int = DEFAULT_MEMORY_ROWS,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                  after_step: Callable[[str], None] = lambda _: None) -> None:
         self.catalog = catalog
@@ -250,6 +241,8 @@ class Loader:
         self.gx_dir = gx_dir
         # Snapshots an ops table keeps (``trim_history``).
         self.ops_history = ops_history
+        # Rows set aside held in memory; more go to a file in ``spill_dir`` (``ingest.quarantine``).
+        self.quarantine_memory_rows = quarantine_memory_rows
         self.clock = clock
         # Called after each durable step; tests use it to kill the process at that point.
         self.after_step = after_step
@@ -294,16 +287,18 @@ class Loader:
         persons = self.known_persons() if declared.name != "beneficiaries" else None
         keys = declared.identifier_fields or tuple(c.name for c in declared.lake_columns)
         bloom_bytes = dedupe_bytes(path.stat().st_size, self.dedupe_cap)
-        with DuplicateFinder.spilling(keys, self.spill_dir, bloom_bytes) as finder:
-            return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons, finder)
+        with DuplicateFinder.spilling(keys, self.spill_dir, bloom_bytes) as finder, \
+                Quarantine(self.spill_dir, self.quarantine_memory_rows) as quarantine:
+            return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons, finder,
+                                  quarantine)
 
     def _load_new(self, declared: TableSchema, table: Any, quarantine_table: Any, files_table: Any, path: Path,
-                  sha256: str, persons: KnownPersons | None, finder: DuplicateFinder) -> LoadResult:
+                  sha256: str, persons: KnownPersons | None, finder: DuplicateFinder,
+                  quarantine: Quarantine) -> LoadResult:
         rules = table_rules(declared, persons)
         appender = ChunkedAppend(table)
-        stage = _Stage(self, declared, rules, finder, appender)
+        stage = _Stage(self, declared, rules, finder, appender, quarantine)
         schema, names = stage.schema, stage.names
-        quarantine = stage.quarantine
         # Columns pseudonymised on the main thread (Python-bound), and the rules that read
         # only them (a known person, not null), on the pseudonyms in dictionary form (each
         # distinct one once); the stage does the rest, and takes their verdicts.
@@ -337,9 +332,8 @@ class Loader:
             # (the filter's false positives, first occurrences) are published after all.
             for settled in finder.resolve(names):
                 count = len(settled.duplicate_rows)
-                quarantine.rows += settled.duplicate_rows
-                quarantine.rules += ["duplicate_row"] * count
-                quarantine.references += _raw_reference(settled.duplicates, range(count), self.pseudonymiser)
+                quarantine.add(settled.duplicate_rows, ["duplicate_row"] * count,
+                               _raw_reference(settled.duplicates, range(count), self.pseudonymiser))
                 stage.add(settled.publish.cast(schema))
             stage.finish()
         finally:
@@ -349,7 +343,7 @@ class Loader:
         if share > self.threshold:
             message = (f"{path.name}: {len(quarantine)} of {read} rows ({share:.1%}) break a rule, above the "
                        f"{self.threshold:.0%} threshold of {declared.full_name}; nothing published. "
-                       f"Rules broken: {_rule_counts(quarantine.rules)}")
+                       f"Rules broken: {quarantine.counts()}")
             self._reject(LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine), message),
                          declared, path, quarantine, quarantine_table, files_table)
         docs = ""
@@ -385,7 +379,7 @@ class Loader:
             candidate = stem.with_name(f"{stem.name}-{attempt}")
         return candidate
 
-    def _reject(self, result: LoadResult, declared: TableSchema, path: Path, quarantine: _Quarantine,
+    def _reject(self, result: LoadResult, declared: TableSchema, path: Path, quarantine: Quarantine,
                 quarantine_table: Any, files_table: Any) -> NoReturn:
         """Keep the rejected rows and the file's record for review, publish nothing, fail the load."""
         self._write_quarantine(quarantine_table, declared, path, result.sha256, quarantine)
@@ -404,24 +398,27 @@ class Loader:
                 bad.setdefault(int(row), rule.id)
 
     def _write_quarantine(self, quarantine_table: Any, declared: TableSchema, path: Path, sha256: str,
-                          quarantine: _Quarantine) -> None:
+                          quarantine: Quarantine) -> None:
         if not quarantine or _first_row_of_file(quarantine_table, sha256, declared.full_name) is not None:
             return  # written before a crash: the retry computed the same rows
         now = self.clock()
-        count = len(quarantine)
-        rows = pa.table({
-            "target_table": [declared.full_name] * count,
-            "source_file": [path.name] * count,
-            "file_sha256": [sha256] * count,
-            "row_number": pa.array(quarantine.rows, pa.int64()),
-            "rule": quarantine.rules,
-            "raw_reference": quarantine.references,
-            "pseudonym_key_id": [self.pseudonymiser.key_id] * count,
-            "loaded_at": pa.array([now] * count, pa.timestamp("us", tz="UTC")),
-        })
         schema = to_arrow_schema(self.schemas["ops.quarantine"])
-        quarantine_table.append(rows.select(schema.names).cast(schema),
-                                snapshot_properties={SOURCE_HASH: sha256, SOURCE_FILE: path.name})
+        # A batch at a time (the rows may be many, spilled to disk), published by one snapshot.
+        appender = ChunkedAppend(quarantine_table)
+        for batch in _grouped(quarantine.batches(), self.flush_rows):
+            count = batch.num_rows
+            rows = pa.table({
+                "target_table": pa.repeat(declared.full_name, count),
+                "source_file": pa.repeat(path.name, count),
+                "file_sha256": pa.repeat(sha256, count),
+                "row_number": batch.column("row_number"),
+                "rule": batch.column("rule"),
+                "raw_reference": batch.column("raw_reference"),
+                "pseudonym_key_id": pa.repeat(self.pseudonymiser.key_id, count),
+                "loaded_at": pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), count),
+            })
+            appender.write(rows.select(schema.names).cast(schema))
+        appender.commit({SOURCE_HASH: sha256, SOURCE_FILE: path.name})
         trim_history(quarantine_table, self.ops_history)
 
     def _record(self, files_table: Any, result: LoadResult) -> None:
@@ -435,8 +432,15 @@ class Loader:
         trim_history(files_table, self.ops_history)
 
 
-def _rule_counts(rules: list[str]) -> str:
-    counts: dict[str, int] = {}
-    for rule in rules:
-        counts[rule] = counts.get(rule, 0) + 1
-    return ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items(), key=lambda kv: -kv[1])[:8])
+def _grouped(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """``batches`` gathered into tables of at least ``rows`` rows (the last one: what is left)."""
+    group: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        group.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(group)
+            group, count = [], 0
+    if group:
+        yield pa.Table.from_batches(group)

@@ -223,3 +223,30 @@ def test_quarantine_and_records_never_hold_raw_values(scratch: tuple[Loader, str
         assert raw_nir not in dump and raw_nir[:13] not in dump
 
 
+
+
+def test_a_quarantine_past_its_memory_budget_spills_and_keeps_every_row(
+    scratch: tuple[Loader, str], extracts: Path, tmp_path: Path
+) -> None:
+    base, _ = scratch
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    loader = Loader(base.catalog, base.pseudonymiser, base.schemas, flush_rows=base.flush_rows,
+                    gx_dir=base.gx_dir, spill_dir=spill, quarantine_memory_rows=2)
+    loader.load("snds.beneficiaries", extracts / "beneficiaries.csv")
+    raw = (extracts / "hospital_stays.csv").read_bytes().decode("latin-1").splitlines()
+    header, rows = raw[0], raw[1:]
+    bad = len(rows) // 2
+    changed = [";".join(f if i != 3 or n >= bad else "31022023" for i, f in enumerate(line.split(";")))
+               for n, line in enumerate(rows)]
+    path = tmp_path / "hospital_stays.csv"
+    path.write_bytes(("\n".join([header, *changed]) + "\n").encode("latin-1"))
+    with pytest.raises(FileRejectedError, match=rf"{bad} of {len(rows)} rows .* admission_date\.format x{bad}"):
+        loader.load("snds.hospital_stays", path)
+    quarantine = loader.catalog.load_table(loader.schemas["ops.quarantine"].identifier).scan().to_arrow()
+    # Every row set aside is kept for review, in one snapshot, numbered as in the file (header = 0).
+    assert sorted(quarantine["row_number"].to_pylist()) == list(range(1, bad + 1))
+    assert set(quarantine["rule"].to_pylist()) == {"admission_date.format"}
+    assert len(set(quarantine["raw_reference"].to_pylist())) == bad
+    assert list(spill.iterdir()) == []
+    assert _rows(loader, "snds.hospital_stays") == 0
