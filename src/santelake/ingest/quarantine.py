@@ -77,7 +77,8 @@ class Quarantine:
             self._writer.close()
             self._writer = None
         if self._spill is not None:
-            with pa.memory_map(str(self._spill)) as source:
+            # Read, not mapped: a mapped file's pages would count in the process's memory.
+            with pa.OSFile(str(self._spill)) as source:
                 reader = pa.ipc.open_file(source)
                 for index in range(reader.num_record_batches):
                     yield reader.get_batch(index)
