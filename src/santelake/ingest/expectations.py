@@ -11,6 +11,7 @@ rule has no Great Expectations equivalent and is checked by the row rules only.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import os
 import re
@@ -138,7 +139,11 @@ def audit(docs_dir: Path, declared: TableSchema, rules: list[RowRule], sample: p
             if not result.success and config is not None:
                 failed.append(f"{config.type}({config.kwargs.get('column') or config.kwargs.get('column_A', '')})")
     seal_data_docs(docs_dir)
-    return Audit(bool(outcome.success), tuple(failed), str(docs_dir / "index.html"))
+    # The validation result's page: the index lists it only through scripts no longer loaded.
+    pages = sorted((docs_dir / "validations").rglob("*.html"))
+    if len(pages) != 1:
+        raise RuntimeError(f"{docs_dir}: expected the page of one validation result, found {len(pages)}")
+    return Audit(bool(outcome.success), tuple(failed), str(pages[0]))
 
 
 # Data Docs pages load their styles and scripts from public CDNs (and a logo from a US
@@ -150,22 +155,33 @@ _REMOTE_TAG = re.compile(r"""<script\b[^>]*\bsrc=["']?https?://[^>]*>\s*</script
 _HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
 LOCAL_ONLY = ('<meta http-equiv="Content-Security-Policy" '
               "content=\"default-src 'self' file: data: 'unsafe-inline'\">")
+# Without Bootstrap and Font Awesome a page shows no pass/fail icon per expectation: say it
+# in text, and give the tables borders.
+PLAIN_STYLE = ("<style>i.fa-check-circle::before{content:'\\2713  passed';color:#1a7f37;font-style:normal}"
+               "i.fa-times::before{content:'\\2717  failed';color:#b00020;font-style:normal;font-weight:bold}"
+               "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top}"
+               "body{font-family:sans-serif;margin:1em 2em}</style>")
+_BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _STATIC_REFERENCE = re.compile(r"""static/[^"'()\s<>]+""")
 
 
 def seal_data_docs(docs_dir: Path) -> None:
     """Make a run's Data Docs local-only, and keep only the static files its pages use.
 
-    GX copies its 4 MB of static images into every site; a page uses one of them.
+    GX copies its 4 MB of static images into every site; a page uses one of them. The
+    index lists the pages with scripts no longer loaded, so it gets a plain list of them.
     """
     used: set[str] = set()
-    for page in docs_dir.rglob("*.html"):
+    pages = sorted(docs_dir.rglob("*.html"))
+    for page in pages:
         text = page.read_text(encoding="utf-8")
         head = _HEAD.search(text)
         if head is None:
             raise ValueError(f"{page}: a Data Docs page without <head>; cannot make it local-only")
         text = _REMOTE_TAG.sub("", text)
-        text = text[:head.end()] + LOCAL_ONLY + text[head.end():]
+        text = text[:head.end()] + LOCAL_ONLY + PLAIN_STYLE + text[head.end():]
+        if page == docs_dir / "index.html":
+            text = _with_page_list(text, docs_dir, [p for p in pages if p != page])
         page.write_text(text, encoding="utf-8")
         used.update(reference.rsplit("static/", 1)[1] for reference in _STATIC_REFERENCE.findall(text))
     static = docs_dir / "static"
@@ -175,3 +191,12 @@ def seal_data_docs(docs_dir: Path) -> None:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+
+
+def _with_page_list(text: str, docs_dir: Path, pages: list[Path]) -> str:
+    body = _BODY.search(text)
+    if body is None:
+        raise ValueError(f"{docs_dir / 'index.html'}: a Data Docs index without <body>")
+    items = "".join(f'<li><a href="{html.escape(p.relative_to(docs_dir).as_posix())}">'
+                    f"{html.escape(p.relative_to(docs_dir).parts[0])}: {html.escape(p.stem)}</a></li>" for p in pages)
+    return text[:body.end()] + f"<nav><h2>Pages of this run</h2><ul>{items}</ul></nav>" + text[body.end():]

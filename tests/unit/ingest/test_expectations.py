@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from santelake.ingest import runner
-from santelake.ingest.expectations import LOCAL_ONLY, audit, seal_data_docs
+from santelake.ingest.expectations import LOCAL_ONLY, PLAIN_STYLE, audit, seal_data_docs
 from santelake.ingest.rules import table_rules
 from santelake.schema import to_arrow_schema
 
@@ -27,11 +27,16 @@ def test_the_same_table_is_audited_twice_in_one_process(tmp_path: Path) -> None:
         declared = runner.schemas()[name]
         results.append(audit(tmp_path / f"run{run}", declared, table_rules(declared, None), _empty(name)))
     assert [r.success for r in results] == [True, True, True]
-    assert [r.data_docs for r in results] == [str(tmp_path / f"run{run}" / "index.html") for run in range(3)]
-    assert all(Path(r.data_docs).is_file() for r in results)
-    # Each run's site shows that run only: its index does not grow with the runs before it.
-    third = Path(results[2].data_docs).read_text(encoding="utf-8")
-    assert len(set(re.findall(r"validations/[^'\"]+\.html", third))) == 1
+    # Each names the page of its validation result, in its own run's folder.
+    for run, result in enumerate(results):
+        page = Path(result.data_docs)
+        assert page.is_file() and page.relative_to(tmp_path / f"run{run}").parts[0] == "validations"
+    # Each run's site shows that run only: its index does not grow with the runs before it,
+    # and lists its pages in plain links (GX's own list needs scripts no longer loaded).
+    third = (tmp_path / "run2" / "index.html").read_text(encoding="utf-8")
+    assert set(re.findall(r"validations/[^'\"]+\.html", third)) == \
+        {Path(results[2].data_docs).relative_to(tmp_path / "run2").as_posix()}
+    assert f'<a href="{Path(results[2].data_docs).relative_to(tmp_path / "run2").as_posix()}">' in third
     validation = json.loads((tmp_path / "run2" / "validation.json").read_text())
     assert validation["success"] is True and validation["results"]
 
@@ -61,7 +66,7 @@ def test_the_data_docs_fetch_nothing_remote(tmp_path: Path) -> None:
         text = page.read_text(encoding="utf-8")
         assert not re.search(r"<(script|link)\b[^>]*(src|href)=[\"']?https?://", text, re.IGNORECASE), page
         head = re.search(r"<head\b[^>]*>", text, re.IGNORECASE)
-        assert head is not None and text[head.end():].startswith(LOCAL_ONLY), page
+        assert head is not None and text[head.end():].startswith(LOCAL_ONLY + PLAIN_STYLE), page
     # Only the static files a page uses are kept, not GX's 4 MB of images.
     static = [p for p in (tmp_path / "run" / "static").rglob("*") if p.is_file()]
     assert static and sum(p.stat().st_size for p in static) < 100_000
@@ -91,6 +96,7 @@ def test_sealing_removes_remote_tags_and_unused_static_files(tmp_path: Path) -> 
     text = (tmp_path / "index.html").read_text()
     assert "cdn.example" not in text
     assert '<a href="https://ok.example">' in text  # a link is followed only if clicked
+    assert "<nav><h2>Pages of this run</h2><ul></ul></nav>" in text  # the index: no other page here
     assert text.startswith("<html><HEAD>" + LOCAL_ONLY)
     assert sorted(p.relative_to(tmp_path / "static").as_posix() for p in (tmp_path / "static").rglob("*")) == \
         ["images", "images/used.png"]
