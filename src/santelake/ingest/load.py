@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
 from santelake.ingest.quarantine import DEFAULT_MEMORY_ROWS, Quarantine
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
 from santelake.lake.append import ChunkedAppend
-from santelake.lake.stream import file_by_file
+from santelake.lake.stream import file_by_file, grouped
 from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_transforms
 from santelake.schema import TableSchema, Transform, ensure_table, to_arrow_schema
 
@@ -405,7 +405,7 @@ class Loader:
         schema = to_arrow_schema(self.schemas["ops.quarantine"])
         # A batch at a time (the rows may be many, spilled to disk), published by one snapshot.
         appender = ChunkedAppend(quarantine_table)
-        for batch in _grouped(quarantine.batches(), self.flush_rows):
+        for batch in grouped(quarantine.batches(), self.flush_rows):
             count = batch.num_rows
             rows = pa.table({
                 "target_table": pa.repeat(declared.full_name, count),
@@ -430,17 +430,3 @@ class Loader:
         }
         files_table.append(pa.Table.from_pylist([row]).select(schema.names).cast(schema))
         trim_history(files_table, self.ops_history)
-
-
-def _grouped(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """``batches`` gathered into tables of at least ``rows`` rows (the last one: what is left)."""
-    group: list[pa.RecordBatch] = []
-    count = 0
-    for batch in batches:
-        group.append(batch)
-        count += batch.num_rows
-        if count >= rows:
-            yield pa.Table.from_batches(group)
-            group, count = [], 0
-    if group:
-        yield pa.Table.from_batches(group)

@@ -8,7 +8,7 @@ read only when the one before has been consumed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -21,3 +21,17 @@ def file_by_file(table: Any, selected_fields: tuple[str, ...] = ("*",)) -> Itera
     reader = ArrowScan(table.metadata, table.io, scan.projection(), scan.row_filter, scan.case_sensitive)
     for task in scan.plan_files():
         yield from reader.to_record_batches([task])
+
+
+def grouped(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """``batches`` gathered into tables of ``rows`` rows or a little more (the last: what is left)."""
+    group: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        group.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(group)
+            group, count = [], 0
+    if group:
+        yield pa.Table.from_batches(group)

@@ -20,7 +20,7 @@ Old snapshots still hold old pseudonyms until ``forget_history`` expires them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from pyiceberg.expressions import AlwaysTrue
 
 from santelake.errors import SantelakeError
 from santelake.ingest.load import SOURCE_FILE, SOURCE_HASH
-from santelake.lake.stream import file_by_file
+from santelake.lake.stream import file_by_file, grouped
 from santelake.pseudonymise.key import CHAIN_ID_SEPARATOR, KEY_ID_PROPERTY, chain_id_of, key_id_of
 from santelake.pseudonymise.pseudonym import Pseudonymiser
 from santelake.schema import TableSchema
@@ -129,21 +129,6 @@ def _chains(chain: Sequence[bytes], new_key: bytes) -> tuple[tuple[bytes, ...], 
     return tuple(chain), (*chain, new_key)
 
 
-def _batches(table: Any) -> Iterator[pa.Table]:
-    """The table's rows in chunks of at most CHUNK_ROWS, so memory does not grow with the table."""
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    # One data file at a time: pyiceberg's batch reader would hold every file at once.
-    for batch in file_by_file(table):
-        pending.append(batch)
-        rows += batch.num_rows
-        if rows >= CHUNK_ROWS:
-            yield pa.Table.from_batches(pending)
-            pending, rows = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending)
-
-
 def _rekeyed(chunk: pa.Table, name: str, columns: Sequence[str], step: Pseudonymiser, new_id: str) -> pa.Table:
     for column in columns:
         index = chunk.schema.get_field_index(column)
@@ -171,7 +156,9 @@ def _rekey_table(table: Any, declared: TableSchema, step: Pseudonymiser, new_id:
     transaction = table.transaction()
     rows = 0
     if table.current_snapshot() is not None:
-        chunks = _batches(table)
+        # One data file at a time (pyiceberg's batch reader would hold every file at once),
+        # in chunks of about CHUNK_ROWS, so memory does not grow with the table.
+        chunks = grouped(file_by_file(table), CHUNK_ROWS)
         transaction.delete(AlwaysTrue(), snapshot_properties=properties)
         for chunk in chunks:
             transaction.append(_rekeyed(chunk, declared.full_name, columns, step, new_id),
