@@ -138,9 +138,8 @@ def audit(docs_dir: Path, declared: TableSchema, rules: list[RowRule], sample: p
             config = result.expectation_config
             if not result.success and config is not None:
                 failed.append(f"{config.type}({config.kwargs.get('column') or config.kwargs.get('column_A', '')})")
-    seal_data_docs(docs_dir)
     # The validation result's page: the index lists it only through scripts no longer loaded.
-    pages = sorted((docs_dir / "validations").rglob("*.html"))
+    pages = [p for p in seal_data_docs(docs_dir) if p.relative_to(docs_dir).parts[0] == "validations"]
     if len(pages) != 1:
         raise RuntimeError(f"{docs_dir}: expected the page of one validation result, found {len(pages)}")
     return Audit(bool(outcome.success), tuple(failed), str(pages[0]))
@@ -165,8 +164,8 @@ _BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _STATIC_REFERENCE = re.compile(r"""static/[^"'()\s<>]+""")
 
 
-def seal_data_docs(docs_dir: Path) -> None:
-    """Make a run's Data Docs local-only, and keep only the static files its pages use.
+def seal_data_docs(docs_dir: Path) -> list[Path]:
+    """Make a run's Data Docs local-only, keep only the static files its pages use; its pages.
 
     GX copies its 4 MB of static images into every site; a page uses one of them. The
     index lists the pages with scripts no longer loaded, so it gets a plain list of them.
@@ -191,6 +190,7 @@ def seal_data_docs(docs_dir: Path) -> None:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+    return pages
 
 
 def _with_page_list(text: str, docs_dir: Path, pages: list[Path]) -> str:

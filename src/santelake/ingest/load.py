@@ -194,7 +194,7 @@ def _first_row_of_file(ops_table: Any, sha256: str, target: str) -> dict[str, An
     # Both values are ours: a hex digest and a declared table name.
     condition = f"file_sha256 == '{sha256}' AND target_table == '{target}'"
     rows = ops_table.scan(row_filter=condition, limit=1).to_arrow().to_pylist()
-    return dict(rows[0]) if rows else None
+    return rows[0] if rows else None
 
 
 def trim_history(table: Any, keep: int) -> int:

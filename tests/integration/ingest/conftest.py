@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,22 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def scratch(layout: Layout, catalog: Any, scratch_namespace: str, tmp_path: Path) -> Iterator[tuple[Loader, str]]:
-    """A loader whose every table (sources and ops) lives in a namespace of its own."""
+def scratch_loader(layout: Layout, catalog: Any, scratch_namespace: str, tmp_path: Path) -> Callable[..., Loader]:
+    """Loaders whose every table (sources and ops) lives in a namespace of their own: ``make(**options)``."""
     schemas = {}
     for declared in runner.schemas().values():
         moved = dataclasses.replace(declared, namespace=scratch_namespace)
         schemas[f"{declared.namespace}.{declared.name}"] = moved
-    # Lookups by the declared names keep working; tables are created in the scratch namespace.
-    loader = Loader(catalog, runner.pseudonymiser(layout), schemas, flush_rows=200, gx_dir=tmp_path / "gx")
-    yield loader, scratch_namespace
+    pseudonymiser = runner.pseudonymiser(layout)
+
+    def make(**options: Any) -> Loader:
+        # Lookups by the declared names keep working; tables are created in the scratch namespace.
+        return Loader(catalog, pseudonymiser, schemas, **({"flush_rows": 200, "gx_dir": tmp_path / "gx"} | options))
+
+    return make
+
+
+@pytest.fixture()
+def scratch(scratch_loader: Callable[..., Loader], scratch_namespace: str) -> tuple[Loader, str]:
+    """A loader of the scratch namespace, and the namespace."""
+    return scratch_loader(), scratch_namespace

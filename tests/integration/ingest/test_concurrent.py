@@ -5,17 +5,11 @@ race on the refreshed table; these tests keep that true for santelake's writes."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from santelake.ingest.load import Loader
 from santelake.lake.append import ChunkedAppend
-
-
-def _twin(loader: Loader, after_step: Any) -> Loader:
-    """A loader of the same tables with its own catalog objects, as another DAG's task has."""
-    return Loader(loader.catalog, loader.pseudonymiser, loader.schemas, flush_rows=loader.flush_rows,
-                  gx_dir=loader.gx_dir, after_step=after_step)
 
 
 def _records(loader: Loader) -> list[tuple[str, str]]:
@@ -24,9 +18,9 @@ def _records(loader: Loader) -> list[tuple[str, str]]:
 
 
 def test_another_sources_load_between_publish_and_record_fails_neither(
-        scratch: tuple[Loader, str], extracts: Path) -> None:
-    loader, _ = scratch
-    other = _twin(loader, lambda _: None)
+        scratch_loader: Callable[..., Loader], extracts: Path) -> None:
+    # Each loader has catalog objects of its own, as each DAG's task has.
+    loader, other = scratch_loader(), scratch_loader()
     assert loader.load("snds.beneficiaries", extracts / "beneficiaries.csv").status == "published"
 
     def meanwhile(step: str) -> None:
@@ -35,7 +29,7 @@ def test_another_sources_load_between_publish_and_record_fails_neither(
         if step == "publish":
             assert other.load("snds.hospital_stays", extracts / "hospital_stays.csv").status == "published"
 
-    first = _twin(loader, meanwhile)
+    first = scratch_loader(after_step=meanwhile)
     assert first.load("snds.outpatient_claims", extracts / "outpatient_claims.csv").status == "published"
     assert _records(loader) == [("beneficiaries.csv", "published"), ("hospital_stays.csv", "published"),
                                 ("outpatient_claims.csv", "published")]

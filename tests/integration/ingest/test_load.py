@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -226,13 +227,11 @@ def test_quarantine_and_records_never_hold_raw_values(scratch: tuple[Loader, str
 
 
 def test_a_quarantine_past_its_memory_budget_spills_and_keeps_every_row(
-    scratch: tuple[Loader, str], extracts: Path, tmp_path: Path
+    scratch_loader: Callable[..., Loader], extracts: Path, tmp_path: Path
 ) -> None:
-    base, _ = scratch
     spill = tmp_path / "spill"
     spill.mkdir()
-    loader = Loader(base.catalog, base.pseudonymiser, base.schemas, flush_rows=base.flush_rows,
-                    gx_dir=base.gx_dir, spill_dir=spill, quarantine_memory_rows=2)
+    loader = scratch_loader(spill_dir=spill, quarantine_memory_rows=2)
     loader.load("snds.beneficiaries", extracts / "beneficiaries.csv")
     raw = (extracts / "hospital_stays.csv").read_bytes().decode("latin-1").splitlines()
     header, rows = raw[0], raw[1:]

@@ -3,6 +3,7 @@ their history is trimmed, their manifests merged, and nothing they hold is lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from santelake.ingest.load import Loader
@@ -13,10 +14,8 @@ SOURCES = {"beneficiaries": "beneficiaries.csv", "hospital_stays": "hospital_sta
 
 
 def test_ops_history_is_trimmed_and_every_record_and_quarantined_row_stays(
-        scratch: tuple[Loader, str], extracts: Path, tmp_path: Path) -> None:
-    loader, _ = scratch
-    loader = Loader(loader.catalog, loader.pseudonymiser, loader.schemas, flush_rows=loader.flush_rows,
-                    gx_dir=loader.gx_dir, ops_history=2)
+        scratch_loader: Callable[..., Loader], extracts: Path, tmp_path: Path) -> None:
+    loader = scratch_loader(ops_history=2)
     for source, name in SOURCES.items():
         assert loader.load(f"snds.{source}", extracts / name).status == "published"
     # Three more claims files, each with one duplicate row: three quarantine commits.
