@@ -39,6 +39,8 @@ ENV PATH=/opt/santelake/venv/bin:$PATH \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/santelake/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     GX_ANALYTICS_ENABLED=false \
+    SANTELAKE_SCHEMAS_DIR=/opt/santelake/iceberg_schemas \
+    SANTELAKE_POLICIES_DIR=/opt/santelake/policies \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 USER 50000:50000

@@ -58,15 +58,16 @@ else:
     from santelake.ingest import runner
     from santelake.runtime.layout import Layout
     from santelake.lake.catalog import open_catalog
-    layout = Layout(load_settings())
-    catalog = open_catalog(layout)
+    from santelake.runtime.platform import platform_settings
+    settings = platform_settings(Layout(load_settings()))
+    catalog = open_catalog(settings)
     namespace = "bench_" + uuid.uuid4().hex[:8]
     schemas = {n: dataclasses.replace(d, namespace=namespace) for n, d in runner.schemas().items()}
     from santelake.ingest.load import Loader
     # "santelake-no-audit": the same load without the Great Expectations audit, to show
     # what that fixed per-file work costs (a product load always audits).
     gx_dir = None if mode == "santelake-no-audit" else out / "gx"
-    loader = Loader(catalog, runner.pseudonymiser(layout), schemas, gx_dir=gx_dir)
+    loader = Loader(catalog, runner.pseudonymiser(settings), schemas, gx_dir=gx_dir)
     loader.load("snds.beneficiaries", csv_path.with_name("beneficiaries.csv"))
     start = time.perf_counter()
     result = loader.load("snds.outpatient_claims", csv_path)

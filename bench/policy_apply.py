@@ -20,11 +20,13 @@ from pathlib import Path
 import trino.exceptions
 
 from santelake.access import query
+from santelake.access.enforce import apply
 from santelake.access.token import dev_token
 from santelake.config import load_settings
 from santelake.locations import policies_dir
-from santelake.policy.apply import apply, build
+from santelake.policy.build import build
 from santelake.runtime.layout import Layout
+from santelake.runtime.platform import platform_settings
 
 PROBE = "SELECT count(*) FROM iceberg.snds.pharmacy_dispensations"
 PROJECT = Path("projects") / "antidiabetics_2023.yaml"
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     layout = Layout(load_settings())
+    settings = platform_settings(layout)
     real = build().compiled
     with tempfile.TemporaryDirectory() as scratch:
         reopened_dir = Path(scratch) / "policies"
@@ -62,12 +65,12 @@ def main() -> None:
     granted, withdrawn = [], []
     try:
         for _ in range(args.rounds):
-            apply(layout, reopened, keycloak=False)
+            apply(settings, reopened, keycloak=False)
             granted.append(seconds_until(bob_can_read))
-            apply(layout, real, keycloak=False)
+            apply(settings, real, keycloak=False)
             withdrawn.append(seconds_until(lambda: not bob_can_read()))
     finally:
-        apply(layout, real, keycloak=False)
+        apply(settings, real, keycloak=False)
     for name, values in (("granted", granted), ("withdrawn", withdrawn)):
         print(f"{name:10} median {statistics.median(values):4.1f} s  max {max(values):4.1f} s  "
               f"({', '.join(f'{v:.1f}' for v in values)})")

@@ -27,12 +27,13 @@ from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.load import Loader
 from santelake.lake.catalog import open_catalog
 from santelake.runtime.layout import Layout
+from santelake.runtime.platform import platform_settings
 work = Path(sys.argv[1])
-layout = Layout(load_settings())
-catalog = open_catalog(layout)
+settings = platform_settings(Layout(load_settings()))
+catalog = open_catalog(settings)
 namespace = "bench_" + uuid.uuid4().hex[:8]
 schemas = {n: dataclasses.replace(d, namespace=namespace) for n, d in runner.schemas().items()}
-loader = Loader(catalog, runner.pseudonymiser(layout), schemas, gx_dir=work / "gx")
+loader = Loader(catalog, runner.pseudonymiser(settings), schemas, gx_dir=work / "gx")
 try:
     loader.load("snds.beneficiaries", work / "beneficiaries.csv")
     start = time.perf_counter()

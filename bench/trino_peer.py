@@ -42,10 +42,11 @@ from typing import Any
 import requests
 
 from santelake.locations import schemas_dir
+from santelake.names import CATALOG_NAME, CATALOG_ROLE, WAREHOUSE_BUCKET
 from santelake.render import trino as render
 from santelake.runtime.artifacts import TRINO_SERVER, fetch_maven
 from santelake.runtime.java import find_java_home
-from santelake.runtime.layout import CATALOG_NAME, CATALOG_ROLE, WAREHOUSE_BUCKET, Layout
+from santelake.runtime.layout import Layout
 from santelake.runtime.process import run_checked, tail
 from santelake.runtime.services.minio import Minio
 from santelake.runtime.services.postgres import role_password_key

@@ -5,13 +5,14 @@ from airflow.sdk import dag, task
 
 
 @dag(schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
-     tags=["santelake", "policy"])
+     is_paused_upon_creation=False, tags=["santelake", "policy"])
 def policy_apply() -> None:
     @task
     def apply_policies() -> list[str]:
-        from santelake.policy.apply import apply_today
+        from santelake.access.enforce import apply_today
+        from santelake.settings import PlatformSettings
 
-        return apply_today()
+        return apply_today(PlatformSettings.from_environment())
 
     apply_policies()
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from santelake.config import load_settings
 from santelake.errors import SantelakeError
 from santelake.runtime.layout import Layout
+from santelake.settings import PlatformSettings, env_name
+
+# Set in every pod of the chart, never by the local runtime: the environment holds every setting.
+IN_A_POD = env_name("catalog_host")
 
 
 def layout_from(args: argparse.Namespace) -> Layout:
@@ -19,6 +24,16 @@ def layout_from(args: argparse.Namespace) -> Layout:
 
 def _layout(args: argparse.Namespace) -> Layout:
     return Layout(load_settings({"state_dir": args.state_dir}))
+
+
+def platform_from(args: argparse.Namespace) -> PlatformSettings:
+    """The platform settings: all from the environment in a pod (the chart sets ``SANTELAKE_CATALOG_HOST``
+    and the rest), else the local installation's, from its state folder."""
+    if IN_A_POD in os.environ:
+        return PlatformSettings.from_environment()
+    from santelake.runtime.platform import platform_settings
+
+    return platform_settings(_layout(args))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -82,7 +97,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 # Modules that add subcommands: each has `register(subparsers)`, and sets `func` on its parsers.
 COMMAND_MODULES: tuple[str, ...] = ("santelake.render.helm", "santelake.policy.cli", "santelake.render.bootstrap",
-                                     "santelake.render.smoketest", "santelake.pseudonymise.cli")
+                                     "santelake.render.smoketest", "santelake.pseudonymise.cli",
+                                     "santelake.ingest.cli")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

@@ -1,22 +1,27 @@
-"""The demo `santelake up` ends with: synthetic extracts landed, loaded through the ingestion
-DAGs, and a researcher's question answered through Trino."""
+"""The demo `santelake up` ends with: synthetic extracts landed in the landing bucket, loaded
+by the Airflow scheduler's ingestion DAG, and a researcher's question answered through Trino."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import datetime as dt
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from santelake.errors import SantelakeError
 from santelake.ingest import runner
+from santelake.ingest.landing import INCOMING, REJECTED, Landing
+from santelake.lake.catalog import open_catalog
 from santelake.runtime.layout import Layout
-from santelake.runtime.services.airflow import Airflow
+from santelake.runtime.platform import platform_settings
+from santelake.settings import PlatformSettings
 
 DEMO_SCALE = 20_000
 DEMO_SEED = 2026
 RESEARCHER = "alice"
+# The scheduler looks every 30 s; the demo's five extracts load in about a minute on 2 cores.
+LOAD_TIMEOUT_S = 900
 
 QUESTION = """\
 SELECT year(s.admission_date) AS year, c.chapter, c.title, count(*) AS stays
@@ -27,46 +32,68 @@ HAVING count(DISTINCT s.person_id) >= 10
 ORDER BY 1, 4 DESC"""
 
 
-def land(layout: Layout, scale: int = DEMO_SCALE, seed: int = DEMO_SEED) -> None:
-    """Write the demo extracts into the landing folders, once."""
+def _loaded_tables(settings: PlatformSettings) -> set[str]:
+    """The source tables that already hold a published file."""
+    catalog = open_catalog(settings)
+    try:
+        identifier = runner.schemas(settings.schemas_dir)["ops.ingested_files"].identifier
+        if not catalog.table_exists(identifier):
+            return set()
+        records = catalog.load_table(identifier).scan(row_filter="status == 'published'",
+                                                     selected_fields=("target_table",)).to_arrow()
+        return set(records.column("target_table").to_pylist())
+    finally:
+        catalog.engine.dispose()
+
+
+def land(settings: PlatformSettings, scale: int = DEMO_SCALE, seed: int = DEMO_SEED) -> list[str]:
+    """Land the demo extracts of every source not loaded yet; returns their keys."""
     from santelake.synth import synthesize
 
-    if all(runner.landed_files(layout, source) for source in runner.SOURCES):
-        return
-    with tempfile.TemporaryDirectory(dir=layout.root) as scratch:
+    sources = runner.sources(runner.schemas(settings.schemas_dir))
+    loaded = _loaded_tables(settings)
+    missing = {s.name for s in sources if s.full_name not in loaded}
+    if not missing:
+        return []
+    landing = Landing.of(settings)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.work_dir) as scratch:
         report = synthesize(Path(scratch), scale=scale, seed=seed)
-        for item in report.files:
-            target = runner.landing_dir(layout, item.table)
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(item.path), target / Path(item.path).name)
+        return [landing.land(item.table, Path(item.path)) for item in report.files if item.table in missing]
 
 
-def run_dag(layout: Layout, dag_id: str) -> None:
-    """Run one DAG to completion with ``airflow dags test``, against the running stack."""
-    airflow = Airflow(layout)
-    result = subprocess.run([airflow.airflow_bin, "dags", "test", dag_id], env=airflow.process_env(),
-                            capture_output=True, text=True, timeout=1800, check=False)
-    if result.returncode != 0 or "state=failed" in result.stdout + result.stderr:
-        raise SantelakeError(f"DAG {dag_id} failed:\n{(result.stdout + result.stderr)[-4000:]}")
+def wait_loaded(settings: PlatformSettings, keys: list[str], log: Callable[[str], None],
+                timeout: float = LOAD_TIMEOUT_S) -> None:
+    """Wait until the scheduler has taken every key out of ``incoming/``; fails on a rejection."""
+    landing = Landing.of(settings)
+    pending = set(keys)
+    names = {Path(key).name for key in keys}
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)  # the store's clock is this machine's
+    deadline = time.monotonic() + timeout
+    while pending:
+        rejected = [o for o in landing.objects(REJECTED) if o.name in names and o.modified >= started]
+        if rejected:
+            raise SantelakeError("demo extracts rejected:\n" + "\n".join(f"{o.key}: {o.reason}" for o in rejected))
+        waiting = {o.key for o in landing.objects(INCOMING)}
+        for key in sorted(pending - waiting):
+            log(f"{key}: loaded by the scheduler")
+            pending.discard(key)
+        if pending and time.monotonic() > deadline:
+            raise SantelakeError(f"the scheduler did not load {', '.join(sorted(pending))} within {timeout:.0f}s; "
+                                 "see the `ingest` DAG's runs in Airflow and its task logs")
+        if pending:
+            time.sleep(2)
 
 
 def load(layout: Layout, log: Callable[[str], None] = print) -> None:
-    """Land the demo extracts and load them through the DAGs; a second run changes nothing."""
-    from santelake.lake.catalog import open_catalog
-    from santelake.lake.reference import ensure_reference_tables
-
-    catalog = open_catalog(layout)
-    ensure_reference_tables(catalog, runner.schemas())
-    land(layout)
-    lake_loader = runner.loader(layout, catalog)
-    for source in runner.SOURCES:
-        landed = runner.landed_files(layout, source)
-        # A DAG run costs an Airflow start-up; skip it when every landed file is recorded.
-        if all(lake_loader.is_recorded(f"{runner.NAMESPACE}.{source}", path) for path in landed):
-            log(f"ingest_{source}: already loaded")
-            continue
-        run_dag(layout, f"ingest_{source}")
-        log(f"ingest_{source}: loaded")
+    """Land the demo extracts and let the scheduler load them; a second run changes nothing."""
+    settings = platform_settings(layout)
+    keys = land(settings)
+    if not keys:
+        log("demo extracts: already loaded")
+        return
+    log(f"demo extracts landed in s3://{settings.landing_bucket}/{INCOMING}/: {len(keys)} files")
+    wait_loaded(settings, keys, log)
 
 
 def answer(layout: Layout, user: str = RESEARCHER) -> str:
@@ -75,5 +102,3 @@ def answer(layout: Layout, user: str = RESEARCHER) -> str:
 
     names, rows = query.run(layout, dev_token(layout, user), QUESTION)
     return f"Researcher {user!r} asks: hospital stays per ICD-10 chapter per year\n" + query.format_table(names, rows)
-
-

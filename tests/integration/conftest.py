@@ -14,6 +14,8 @@ from santelake.config import load_settings
 from santelake.lake.catalog import open_catalog
 from santelake.runtime import stack
 from santelake.runtime.layout import Layout
+from santelake.runtime.platform import platform_settings
+from santelake.settings import PlatformSettings
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +27,14 @@ def layout() -> Layout:
 
 
 @pytest.fixture(scope="session")
-def catalog(layout: Layout) -> Any:
-    return open_catalog(layout)
+def platform(layout: Layout) -> PlatformSettings:
+    """The local installation's platform settings, as its Airflow tasks read them."""
+    return platform_settings(layout)
+
+
+@pytest.fixture(scope="session")
+def catalog(platform: PlatformSettings) -> Any:
+    return open_catalog(platform)
 
 
 @pytest.fixture()

@@ -8,6 +8,7 @@ from santelake.lake.catalog import open_catalog
 from santelake.runtime import stack
 from santelake.runtime.layout import Layout
 from santelake.runtime.listening import descendants, listeners
+from santelake.runtime.platform import platform_settings
 
 
 def test_status_reports_every_service_healthy(layout: Layout) -> None:
@@ -37,11 +38,11 @@ def test_up_twice_is_harmless(layout: Layout) -> None:
 def test_down_then_up_keeps_every_table_and_row(layout: Layout, sql: Any) -> None:
     query = "SELECT count(*), count(DISTINCT person_id), max(discharge_date) FROM iceberg.snds.hospital_stays"
     before = sql("dana", query)
-    tables_before = sorted(open_catalog(layout).list_tables("snds"))
+    tables_before = sorted(open_catalog(platform_settings(layout)).list_tables("snds"))
     stack.down(layout, log=lambda _: None)
     assert not any(s.healthy for s in stack.status(layout))
     stack.up(layout, log=lambda _: None)
     assert sql("dana", query) == before
     assert before[0][0] > 0
     # A new catalog: the old one's pooled connections died with the database.
-    assert sorted(open_catalog(layout).list_tables("snds")) == tables_before
+    assert sorted(open_catalog(platform_settings(layout)).list_tables("snds")) == tables_before

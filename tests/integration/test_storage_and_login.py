@@ -6,8 +6,9 @@ import pytest
 import requests
 from minio.error import S3Error
 
+from santelake.names import LANDING_BUCKET, WAREHOUSE_BUCKET
 from santelake.render.keycloak import CLI_CLIENT
-from santelake.runtime.layout import LANDING_BUCKET, WAREHOUSE_BUCKET, Layout
+from santelake.runtime.layout import Layout
 from santelake.runtime.services.minio import Minio
 
 

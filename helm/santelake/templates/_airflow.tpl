@@ -1,52 +1,64 @@
-{{/* Airflow's environment, shared by every Airflow pod and the migration job. */}}
+{{/* Airflow's environment, shared by every Airflow pod and the migration job: the references
+     its generated configuration expands, that configuration (files/generated/airflow/env.json,
+     made by santelake.render.airflow as the local runtime's), its secrets, then the platform
+     settings the DAGs' tasks read (santelake.settings). */}}
 {{- define "santelake.airflowEnv" -}}
+{{- $c := include "santelake.contract" . | fromJson -}}
+{{- $a := $c.airflow -}}
+{{- $p := $c.platform -}}
 {{- $db := include "santelake.database" (list . "airflow") | fromJson -}}
-{{- $apiUrl := printf "https://%s:8080" (include "santelake.name" (list . "airflow-api-server")) -}}
-- {name: AIRFLOW_HOME, value: /opt/airflow}
-- {name: AIRFLOW__CORE__DAGS_FOLDER, value: {{ .Values.airflow.dagsFolder | quote }}}
-- {name: AIRFLOW__CORE__LOAD_EXAMPLES, value: "False"}
-- {name: AIRFLOW__CORE__EXECUTOR, value: LocalExecutor}
-- {name: AIRFLOW__CORE__EXECUTION_API_SERVER_URL, value: {{ printf "%s/execution/" $apiUrl | quote }}}
-- {name: AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS, value: "admin:admin"}
-- {name: AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE, value: /var/run/santelake/airflow/passwords.json}
-- {name: AIRFLOW__API__HOST, value: "0.0.0.0"}
-- {name: AIRFLOW__API__PORT, value: "8080"}
-- {name: AIRFLOW__API__BASE_URL, value: {{ $apiUrl | quote }}}
-- {name: AIRFLOW__API__SSL_CERT, value: /var/run/santelake/tls/tls.crt}
-- {name: AIRFLOW__API__SSL_KEY, value: /var/run/santelake/tls/tls.key}
-- {name: AIRFLOW__API__SSL_CA_FILE, value: /var/run/santelake/tls/ca.crt}
-- {name: AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK, value: "False"}
-- {name: AIRFLOW__LOGGING__BASE_LOG_FOLDER, value: /opt/airflow/logs}
-- {name: GX_ANALYTICS_ENABLED, value: "false"}
-- {name: SSL_CERT_FILE, value: /var/run/santelake/tls/ca.crt}
+{{- $catalog := include "santelake.database" (list . "catalog") | fromJson -}}
+- {name: {{ $a.env.apiUrl }}, value: {{ printf "https://%s:%v" (include "santelake.name" (list . "airflow-api-server")) $a.port | quote }}}
+- {name: {{ $a.env.dagsFolder }}, value: {{ .Values.airflow.dagsFolder | quote }}}
 - name: SANTELAKE_AIRFLOW_DB_PASSWORD
   valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list . "secrets.airflowDatabase" "key password") }}, key: password}}
-- name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
-  value: {{ printf "postgresql+psycopg://%s:$(SANTELAKE_AIRFLOW_DB_PASSWORD)@%s:%s/%s?sslmode=verify-full&sslrootcert=/var/run/santelake/tls/ca.crt" $db.user (include "santelake.postgresqlHost" .) (include "santelake.postgresqlPort" .) $db.database | quote }}
-{{- range $name, $key := dict "AIRFLOW__CORE__FERNET_KEY" "fernet-key" "AIRFLOW__API_AUTH__JWT_SECRET" "jwt-secret" "AIRFLOW__API__SECRET_KEY" "api-secret-key" }}
+- name: {{ $a.env.databaseUrl }}
+  value: {{ printf "postgresql+psycopg://%s:$(SANTELAKE_AIRFLOW_DB_PASSWORD)@%s:%s/%s?sslmode=verify-full&sslrootcert=%s/ca.crt" $db.user (include "santelake.postgresqlHost" .) (include "santelake.postgresqlPort" .) $db.database $a.tlsDir | quote }}
+{{- range $name, $value := .Files.Get "files/generated/airflow/env.json" | fromJson }}
+- {name: {{ $name }}, value: {{ $value | quote }}}
+{{- end }}
+{{- range $name, $key := $a.secrets }}
 - name: {{ $name }}
   valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list $ "secrets.airflow" "keys fernet-key, jwt-secret, api-secret-key and passwords.json") }}, key: {{ $key }}}}
 {{- end }}
-- {name: SANTELAKE_S3_ENDPOINT, value: {{ include "santelake.s3Endpoint" . | quote }}}
-- {name: SANTELAKE_WAREHOUSE_BUCKET, value: {{ .Values.objectStorage.buckets.warehouse | quote }}}
-- {name: SANTELAKE_LANDING_BUCKET, value: {{ .Values.objectStorage.buckets.landing | quote }}}
-- name: SANTELAKE_S3_ACCESS_KEY
-  valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list . "secrets.ingestStorage" "keys access-key and secret-key") }}, key: access-key}}
-- name: SANTELAKE_S3_SECRET_KEY
-  valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list . "secrets.ingestStorage" "keys access-key and secret-key") }}, key: secret-key}}
-- name: SANTELAKE_PSEUDONYMISATION_KEY
-  valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list . "secrets.pseudonymisationKey" "key key") }}, key: key}}
+- {name: SSL_CERT_FILE, value: {{ $p.caFile | quote }}}
+- {name: {{ $p.env.catalog_host }}, value: {{ include "santelake.postgresqlHost" . | quote }}}
+- {name: {{ $p.env.catalog_port }}, value: {{ include "santelake.postgresqlPort" . | quote }}}
+- {name: {{ $p.env.catalog_database }}, value: {{ $catalog.database | quote }}}
+- {name: {{ $p.env.catalog_user }}, value: {{ $catalog.user | quote }}}
+- {name: {{ $p.env.s3_endpoint }}, value: {{ include "santelake.s3Endpoint" . | quote }}}
+- {name: {{ $p.env.ca_file }}, value: {{ $p.caFile | quote }}}
+- {name: {{ $p.env.warehouse_bucket }}, value: {{ .Values.objectStorage.buckets.warehouse | quote }}}
+- {name: {{ $p.env.landing_bucket }}, value: {{ .Values.objectStorage.buckets.landing | quote }}}
+- {name: {{ $p.env.landing_keep_loaded_days }}, value: {{ .Values.ingestion.keepLoadedDays | quote }}}
+- {name: {{ $p.env.landing_keep_rejected_days }}, value: {{ .Values.ingestion.keepRejectedDays | quote }}}
+- {name: {{ $p.env.schemas_dir }}, value: {{ $p.schemasDir | quote }}}
+- {name: {{ $p.env.policies_dir }}, value: {{ $p.policiesDir | quote }}}
+- {name: {{ $p.env.work_dir }}, value: {{ $p.workDir | quote }}}
+- {name: {{ $p.env.keycloak_url }}, value: {{ printf "https://%s:8443" (include "santelake.keycloakHost" .) | quote }}}
+- name: {{ $p.env.keycloak_admin_user }}
+  valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list . "secrets.keycloakAdmin" "keys username and password") }}, key: username}}
+- {name: {{ $p.env.trino_url }}, value: {{ printf "https://%s:8443" (include "santelake.trinoHost" .) | quote }}}
+- {name: {{ $p.env.policy_target }}, value: {{ printf "configmap:%s/%s" .Release.Namespace (include "santelake.name" (list . "policy")) | quote }}}
+{{- range $p.secrets }}
+- {name: {{ .env }}, value: {{ .file | quote }}}
+{{- end }}
 {{- end -}}
 
 {{- define "santelake.airflowMounts" -}}
-- {name: home, mountPath: /opt/airflow}
+{{- $c := include "santelake.contract" . | fromJson -}}
+- {name: home, mountPath: {{ $c.airflow.home }}}
+- {name: work, mountPath: {{ $c.platform.workDir }}}
 - {name: tmp, mountPath: /tmp}
-- {name: tls, mountPath: /var/run/santelake/tls, readOnly: true}
-- {name: airflow-passwords, mountPath: /var/run/santelake/airflow, readOnly: true}
+- {name: tls, mountPath: {{ $c.airflow.tlsDir }}, readOnly: true}
+- {name: airflow-passwords, mountPath: {{ dir $c.airflow.passwordsFile }}, readOnly: true}
+- {name: platform-secrets, mountPath: {{ $c.platform.secretsDir }}, readOnly: true}
 {{- end -}}
 
 {{- define "santelake.airflowVolumes" -}}
+{{- $c := include "santelake.contract" . | fromJson -}}
 - {name: home, emptyDir: {sizeLimit: 2Gi}}
+- {name: work, emptyDir: {sizeLimit: {{ .Values.ingestion.workDirSize }}}}
 - {name: tmp, emptyDir: {sizeLimit: 2Gi}}
 - name: tls
   secret:
@@ -56,5 +68,14 @@
   secret:
     secretName: {{ include "santelake.requiredSecret" (list . "secrets.airflow" "keys fernet-key, jwt-secret, api-secret-key and passwords.json") }}
     defaultMode: 0440
-    items: [{key: passwords.json, path: passwords.json}]
+    items: [{key: passwords.json, path: {{ base $c.airflow.passwordsFile }}}]
+- name: platform-secrets
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- range $c.platform.secrets }}
+      - secret:
+          name: {{ include "santelake.requiredSecret" (list $ .values (printf "key %s" .key)) }}
+          items: [{key: {{ .key }}, path: {{ base .file }}}]
+      {{- end }}
 {{- end -}}

@@ -79,10 +79,16 @@ capabilities:
 
 {{/* Pod spec lines every workload shares. */}}
 {{- define "santelake.podCommon" -}}
-serviceAccountName: {{ include "santelake.fullname" . }}
-automountServiceAccountToken: false
+{{- include "santelake.podIdentity" (list . (include "santelake.fullname" .) false) -}}
+{{- end -}}
+
+{{/* A pod's service account, whether its API token is mounted, and the pull secrets: (list . account token). */}}
+{{- define "santelake.podIdentity" -}}
+{{- $root := index . 0 -}}
+serviceAccountName: {{ index . 1 }}
+automountServiceAccountToken: {{ index . 2 }}
 enableServiceLinks: false
-{{- with .Values.global.imagePullSecrets }}
+{{- with $root.Values.global.imagePullSecrets }}
 imagePullSecrets:
 {{- range . }}
   - name: {{ . }}

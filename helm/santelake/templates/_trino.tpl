@@ -43,8 +43,10 @@ spec:
           valueFrom: {fieldRef: {fieldPath: metadata.name}}
         - name: {{ $env.discoveryUri }}
           value: {{ printf "http://%s:%v" (include "santelake.trinoInternalHost" $root) $c.httpPort | quote }}
+        {{- if eq $role "coordinator" }}
         - name: {{ $env.issuer }}
           value: {{ printf "%s/realms/%s" (include "santelake.keycloakUrl" $root) (include "santelake.contract" $root | fromJson).keycloak.realm | quote }}
+        {{- end }}
         - name: {{ $env.catalogJdbcUrl }}
           value: {{ printf "jdbc:postgresql://%s:%s/%s?sslmode=verify-full&sslrootcert=/var/run/santelake/trust/platform-ca.crt" (include "santelake.postgresqlHost" $root) (include "santelake.postgresqlPort" $root) $catalog.database | quote }}
         - name: {{ $env.catalogUser }}

@@ -1,25 +1,26 @@
-"""What the ingestion DAGs' tasks call: each a plain function of the installation."""
+"""What the ingestion DAG's tasks call: each a plain function of the platform settings,
+read from the environment as a pod's (the local Airflow is given the same variables)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
+import datetime as dt
+import logging
 
-from santelake.config import load_settings
-from santelake.ingest import runner
-from santelake.runtime.layout import Layout
+from santelake.ingest import landing
+from santelake.settings import PlatformSettings
 
-
-def _layout() -> Layout:
-    return Layout(load_settings())
+log = logging.getLogger(__name__)
 
 
-def discover(source: str) -> list[str]:
-    """The landed files of ``source``, as paths."""
-    return [str(path) for path in runner.landed_files(_layout(), source)]
+def load_landed() -> list[dict[str, str]]:
+    """Load every waiting extract; returns each object's outcome (a rejection does not stop the others)."""
+    settings = PlatformSettings.from_environment()
+    outcomes = landing.load_waiting(settings, report=lambda o: log.info("%s: %s", o.status, o.message))
+    return [{"key": o.key, "source": o.source, "status": o.status, "message": o.message} for o in outcomes]
 
 
-def load_one(source: str, path: str) -> dict[str, object]:
-    """Load one file; a file loaded before is a no-op; a rejected file fails the task."""
-    result = runner.loader(_layout()).load(f"{runner.NAMESPACE}.{source}", Path(path))
-    return asdict(result)
+def sweep_landing() -> list[str]:
+    """Delete loaded and rejected extracts past their retention."""
+    settings = PlatformSettings.from_environment()
+    return landing.Landing.of(settings).sweep(dt.datetime.now(dt.UTC), settings.landing_keep_loaded_days,
+                                              settings.landing_keep_rejected_days)

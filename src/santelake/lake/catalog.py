@@ -11,26 +11,35 @@ opens it before ``helm install`` returns.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from santelake.lake.fileio import S3_CA_FILE
-from santelake.runtime.layout import CATALOG_DATABASE, CATALOG_NAME, CATALOG_ROLE, WAREHOUSE_BUCKET, Layout
-from santelake.runtime.services.minio import Minio
-from santelake.runtime.services.postgres import role_password_key
+from santelake.names import CATALOG_NAME
+from santelake.settings import PlatformSettings, postgres_sqlalchemy_url
 
 
-def catalog_properties(layout: Layout, account: str = "ingest") -> dict[str, str]:
-    access, secret = Minio(layout).credentials(account)
-    password = layout.secrets.get(role_password_key(CATALOG_ROLE))
+def catalog_properties(settings: PlatformSettings) -> dict[str, str]:
+    """The SqlCatalog's properties: PostgreSQL and the object store, both verified with the platform CA."""
+    s = settings
+    uri = postgres_sqlalchemy_url(s.catalog_host, s.catalog_port, s.catalog_user, s.secret("catalog_password_file"),
+                                  s.catalog_database, s.ca_file)
+    return lake_properties(uri, s.warehouse_bucket, s.s3_endpoint, s.secret("s3_access_key_file"),
+                           s.secret("s3_secret_key_file"), s.ca_file)
+
+
+def lake_properties(uri: str, warehouse_bucket: str, s3_endpoint: str, access_key: str, secret_key: str,
+                    ca_file: Path | str) -> dict[str, str]:
+    """The SqlCatalog's properties from their parts (``santelake bootstrap`` has no full settings)."""
     return {
-        "uri": layout.postgres_sqlalchemy_url(CATALOG_ROLE, password, CATALOG_DATABASE),
-        "warehouse": f"s3://{WAREHOUSE_BUCKET}",
+        "uri": uri,
+        "warehouse": f"s3://{warehouse_bucket}",
         "py-io-impl": "santelake.lake.fileio.VerifiedPyArrowFileIO",
-        "s3.endpoint": layout.url("minio"),
-        "s3.access-key-id": access,
-        "s3.secret-access-key": secret,
+        "s3.endpoint": s3_endpoint,
+        "s3.access-key-id": access_key,
+        "s3.secret-access-key": secret_key,
         "s3.region": "us-east-1",
-        S3_CA_FILE: str(layout.tls.ca_cert),
+        S3_CA_FILE: str(ca_file),
     }
 
 
@@ -41,6 +50,6 @@ def open_sql_catalog(properties: Mapping[str, str]) -> Any:
     return SqlCatalog(CATALOG_NAME, **properties)
 
 
-def open_catalog(layout: Layout, account: str = "ingest") -> Any:
-    """The local installation's SqlCatalog, creating its tables on first use."""
-    return open_sql_catalog(catalog_properties(layout, account))
+def open_catalog(settings: PlatformSettings) -> Any:
+    """The installation's SqlCatalog (as the ingest account), creating its tables on first use."""
+    return open_sql_catalog(catalog_properties(settings))

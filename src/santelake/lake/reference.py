@@ -30,8 +30,8 @@ ICD10_CHAPTERS = (
 )
 
 
-def ensure_reference_tables(catalog: Any, schemas: dict[str, Any]) -> None:
-    """Create ref.icd10_chapters from its schema file and (re)write it when its rows differ."""
+def ensure_reference_tables(catalog: Any, schemas: dict[str, Any]) -> list[str]:
+    """Create ref.icd10_chapters from its schema file and (re)write it when its rows differ; returns the tables."""
     import pyarrow as pa
 
     from santelake.schema import ensure_table, to_arrow_schema
@@ -46,3 +46,4 @@ def ensure_reference_tables(catalog: Any, schemas: dict[str, Any]) -> None:
     current = table.scan().to_arrow() if table.current_snapshot() is not None else None
     if current is None or current.sort_by("chapter").to_pylist() != rows.sort_by("chapter").to_pylist():
         table.overwrite(rows)
+    return [declared.full_name]

@@ -36,7 +36,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> Any:
-    from santelake.policy.apply import build
+    from santelake.policy.build import build
 
     result = build(args.policies and Path(args.policies), args.schemas and Path(args.schemas), _day(args))
     for fault in result.faults:
@@ -45,7 +45,7 @@ def _build(args: argparse.Namespace) -> Any:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from santelake.policy.apply import write_atomically
+    from santelake.access.enforce import write_atomically
 
     compiled = _build(args).compiled
     out = Path(args.out)
@@ -58,12 +58,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from santelake.cli import layout_from
-    from santelake.policy.apply import apply
+    from santelake.access.enforce import apply
+    from santelake.cli import platform_from
 
     compiled = _build(args).compiled
     started = time.monotonic()
-    changes = apply(layout_from(args), compiled, keycloak=not args.no_keycloak)
+    changes = apply(platform_from(args), compiled, keycloak=not args.no_keycloak)
     for change in changes or ["nothing to change"]:
         print(change)
     print(f"applied in {time.monotonic() - started:.1f}s; Trino reloads rules and groups within 5s")

@@ -12,30 +12,28 @@ from santelake.errors import ConfigError
 def cmd_rekey(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from santelake.cli import layout_from
+    from santelake.cli import platform_from
     from santelake.ingest import runner
     from santelake.lake.catalog import open_catalog
-    from santelake.pseudonymise.key import KEY_ENV, KEY_FILE_ENV, load_key, load_key_chain, write_key_chain
+    from santelake.pseudonymise.key import load_key, load_key_chain, write_key_chain
     from santelake.pseudonymise.rekey import forget_history, rekey
 
-    layout = layout_from(args)
-    key_file = runner.pseudonym_key_file(layout)
-    if key_file is None:
-        raise ConfigError(f"the key is given as a value in {KEY_ENV}, so there is no file to add the new key to: "
-                          f"put it in a file, set {KEY_FILE_ENV} to that path instead, then re-key")
+    settings = platform_from(args)
+    key_file = settings.pseudonym_key_file
     if not os.access(key_file.parent, os.W_OK):
         raise ConfigError(f"{key_file.parent} is not writable: the new key chain is saved as {key_file}")
     new_key = load_key(Path(args.new_key_file))
     chain = load_key_chain(path=key_file)
-    catalog = open_catalog(layout)
-    report = rekey(catalog, runner.schemas(), chain, new_key, lambda keys: write_key_chain(key_file, keys),
+    catalog = open_catalog(settings)
+    declared = runner.schemas(settings.schemas_dir)
+    report = rekey(catalog, declared, chain, new_key, lambda keys: write_key_chain(key_file, keys),
                    after_table=lambda name: print(f"{name}: re-keyed", flush=True))
     for table in report.tables:
         detail = f"{table.rows:,} rows, columns {', '.join(table.columns)}" if table.columns else ""
         print(f"{table.table:32} {table.status:16} {detail}")
     print(f"key chain {report.old_key_id} -> {report.new_key_id}, saved in {key_file}")
     if args.expire_snapshots:
-        for item in forget_history(catalog, runner.schemas(), report.new_key_id):
+        for item in forget_history(catalog, declared, report.new_key_id):
             print(f"{item.table:32} {item.snapshots} old snapshot(s) expired, {item.files} file(s) deleted")
     else:
         print("Old snapshots still hold the old pseudonyms: run again with --expire-snapshots to drop them.")

@@ -19,10 +19,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from santelake.errors import ConfigError, ServiceError
+from santelake.locations import ENV_SCHEMAS_DIR
+from santelake.names import CATALOG_ROLE
 from santelake.runtime import secrets
-from santelake.runtime.layout import CATALOG_ROLE, postgres_sqlalchemy_url
-from santelake.runtime.services.minio import ACCOUNTS, Account, account_buckets
+from santelake.runtime.services.minio import ACCOUNTS, Account, account_buckets, account_secret
 from santelake.runtime.services.postgres import role_password_key
+from santelake.settings import postgres_sqlalchemy_url
 
 # Settings, set by the chart as plain environment variables.
 ENV_CATALOG_HOST = "SANTELAKE_CATALOG_DB_HOST"
@@ -46,20 +48,20 @@ SECRET_MINIO_ROOT_USER = "minio-root-user"
 SECRET_MINIO_ROOT_PASSWORD = "minio-root-password"
 
 
-def account_secret(account: str, part: str) -> str:
-    """The secret holding ``part`` (``access-key`` or ``secret-key``) of a storage account."""
-    return f"minio-{account}-{part}"
-
-
 ACCOUNT_NAMES = tuple(ACCOUNTS)
 
 
+INGEST_KEYS = tuple(account_secret("ingest", part) for part in ("access-key", "secret-key"))
+
+
 def secret_names(storage: str) -> list[str]:
-    """Every secret the command reads for this storage kind."""
+    """Every secret the command reads for this storage kind (the ingest account's keys write the reference tables)."""
     names = [SECRET_CATALOG_PASSWORD]
     if storage == STORAGE_MINIO:
         names += [SECRET_MINIO_ROOT_USER, SECRET_MINIO_ROOT_PASSWORD]
         names += [account_secret(a, part) for a in ACCOUNT_NAMES for part in ("access-key", "secret-key")]
+    else:
+        names += list(INGEST_KEYS)
     return names
 
 
@@ -92,6 +94,8 @@ class Plan:
     catalog: CatalogTarget
     warehouse: str
     storage: StorageTarget | None
+    s3_endpoint: str  # https://host:port
+    ingest_keys: tuple[str, str]  # the ingest account's, which writes the reference tables
 
 
 def plan_from_env(env: Mapping[str, str]) -> Plan:
@@ -100,9 +104,9 @@ def plan_from_env(env: Mapping[str, str]) -> Plan:
     if storage not in (STORAGE_MINIO, STORAGE_NONE):
         raise ConfigError(f"{ENV_STORAGE} must be {STORAGE_MINIO!r} or {STORAGE_NONE!r}, not {storage!r}")
     wanted = [ENV_CATALOG_HOST, ENV_CATALOG_PORT, ENV_CATALOG_DATABASE, ENV_CATALOG_USER, ENV_CA_FILE,
-              ENV_WAREHOUSE_BUCKET]
+              ENV_WAREHOUSE_BUCKET, ENV_S3_ENDPOINT]
     if storage == STORAGE_MINIO:
-        wanted += [ENV_S3_ENDPOINT, ENV_LANDING_BUCKET]
+        wanted += [ENV_LANDING_BUCKET]
     missing = [name for name in wanted if not env.get(name)]
     missing += [f"{secrets.env_name(name)}_FILE" for name in secret_names(storage)
                 if secrets.provided(name, env) is None]
@@ -131,7 +135,9 @@ def plan_from_env(env: Mapping[str, str]) -> Plan:
                          for name, buckets in account_buckets(warehouse, landing).items())
         target = StorageTarget(s3_host_port(env[ENV_S3_ENDPOINT]), secret(SECRET_MINIO_ROOT_USER),
                                secret(SECRET_MINIO_ROOT_PASSWORD), ca_file, (warehouse, landing), accounts)
-    return Plan(catalog, warehouse, target)
+    s3_endpoint = env[ENV_S3_ENDPOINT]
+    s3_host_port(s3_endpoint)  # refuses anything but https
+    return Plan(catalog, warehouse, target, s3_endpoint.rstrip("/"), (secret(INGEST_KEYS[0]), secret(INGEST_KEYS[1])))
 
 
 def s3_host_port(endpoint: str) -> str:
@@ -150,7 +156,8 @@ def create_catalog_tables(uri: str, warehouse_bucket: str) -> None:
 
 
 def provision_storage(target: StorageTarget) -> None:
-    from santelake.runtime.services.minio import admin_client, provision, s3_client
+    from santelake.lake.storage import s3_client
+    from santelake.runtime.services.minio import admin_client, provision
 
     client = s3_client(target.endpoint, target.root_user, target.root_password, target.ca_file)
     admin = admin_client(target.endpoint, target.root_user, target.root_password, target.ca_file)
@@ -194,6 +201,23 @@ def bootstrap(plan: Plan, timeout: float, log: Callable[[str], None] = print) ->
         wait_for(lambda: provision_storage(storage), f"MinIO ({storage.endpoint})", timeout, retry_on)
         log(f"buckets {', '.join(storage.buckets)} and accounts "
             f"{', '.join(a.name for a in storage.accounts)} present in MinIO at {storage.endpoint}")
+    names = create_reference_tables(plan)
+    log(f"reference tables {', '.join(names)} up to date")
+
+
+def create_reference_tables(plan: Plan) -> list[str]:
+    """The platform's reference tables (``lake.reference``), written as the ingest account."""
+    from santelake.ingest.runner import schemas
+    from santelake.lake.catalog import lake_properties, open_sql_catalog
+    from santelake.lake.reference import ensure_reference_tables
+
+    c = plan.catalog
+    catalog = open_sql_catalog(lake_properties(c.uri, plan.warehouse, plan.s3_endpoint, *plan.ingest_keys,
+                                               c.ca_file))
+    try:
+        return ensure_reference_tables(catalog, schemas())
+    finally:
+        catalog.engine.dispose()
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
@@ -205,7 +229,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     command = subparsers.add_parser(
-        "bootstrap", help="create the catalog tables and, with bundled MinIO, its buckets and accounts "
+        "bootstrap", help="create the catalog tables, with bundled MinIO its buckets and accounts, and the "
+                          "reference tables "
                           "(the Helm chart's bootstrap Job; settings from the environment)")
     command.add_argument("--timeout", type=float, default=300,
                          help="seconds to wait for the database and MinIO to answer (default 300)")
@@ -218,4 +243,5 @@ def env_names() -> dict[str, str]:
         "catalogHost": ENV_CATALOG_HOST, "catalogPort": ENV_CATALOG_PORT, "catalogDatabase": ENV_CATALOG_DATABASE,
         "catalogUser": ENV_CATALOG_USER, "caFile": ENV_CA_FILE, "storage": ENV_STORAGE,
         "s3Endpoint": ENV_S3_ENDPOINT, "warehouseBucket": ENV_WAREHOUSE_BUCKET, "landingBucket": ENV_LANDING_BUCKET,
+        "schemasDir": ENV_SCHEMAS_DIR,
     }

@@ -25,25 +25,29 @@ from typing import Any
 
 from santelake.config import load_settings
 from santelake.errors import ConfigError, PrerequisiteError, ServiceError
-from santelake.policy.compile import Compiled
-from santelake.render import bootstrap, keycloak, smoketest, trino
-from santelake.runtime.artifacts import find_go
-from santelake.runtime.layout import (
+from santelake.names import (
     CATALOG_NAME,
     CATALOG_ROLE,
+    DATABASES,
     LANDING_BUCKET,
     REALM,
     TRINO_AUDIENCE,
     WAREHOUSE_BUCKET,
 )
+from santelake.policy.compile import Compiled
+from santelake.render import airflow, bootstrap, keycloak, smoketest, trino
+from santelake.runtime.artifacts import find_go
 from santelake.runtime.secrets import env_name
 from santelake.runtime.services.keycloak import BUILD_OPTIONS as KEYCLOAK_BUILD_OPTIONS
-from santelake.runtime.services.postgres import DATABASES
+from santelake.runtime.services.minio import account_secret
+from santelake.settings import PlatformSettings
+from santelake.settings import env_name as settings_env_name
 
 CHART_DIR = Path(__file__).resolve().parents[3] / "helm" / "santelake"
 GENERATED_DIR = "files/generated"
 CONTRACT_FILE = "contract.json"
 REALM_FILE = f"keycloak/{REALM}-realm.json"
+AIRFLOW_ENV_FILE = "airflow/env.json"
 # The same realm with the smoke-test client, imported when helmTest.serviceAccountClient.enabled.
 SMOKE_TEST_REALM_FILE = f"keycloak-smoke-test/{REALM}-realm.json"
 
@@ -59,6 +63,28 @@ BOOTSTRAP_SECRETS = "/var/run/santelake/secrets"
 BOOTSTRAP_CA = "/var/run/santelake/tls/ca.crt"
 # The JVM takes this share of the container's memory limit, so sizing is one value.
 TRINO_HEAP = "75%"
+# Where things live in the santelake image and its pods (the Dockerfile sets the same folders).
+IMAGE_SCHEMAS_DIR = "/opt/santelake/iceberg_schemas"
+IMAGE_POLICIES_DIR = "/opt/santelake/policies"
+AIRFLOW_HOME = "/opt/airflow"
+AIRFLOW_PORT = 8080
+AIRFLOW_TLS = "/var/run/santelake/tls"
+AIRFLOW_PASSWORDS_FILE = "/var/run/santelake/airflow/passwords.json"
+# The platform settings' secrets, one file each, mounted from the operator's Secrets.
+PLATFORM_SECRETS = "/var/run/santelake/platform"
+PLATFORM_WORK_DIR = f"{AIRFLOW_HOME}/work"
+# Each secret file of the platform settings: field -> (values key naming the Secret, key in it).
+PLATFORM_SECRET_SOURCES = {
+    "catalog_password_file": ("secrets.catalogDatabase", "password"),
+    "s3_access_key_file": ("secrets.ingestStorage", "access-key"),
+    "s3_secret_key_file": ("secrets.ingestStorage", "secret-key"),
+    "pseudonym_key_file": ("secrets.pseudonymisationKey", "key"),
+    "keycloak_admin_password_file": ("secrets.keycloakAdmin", "password"),
+}
+# Installation-specific values of Airflow's generated environment, set by the templates first.
+ENV_AIRFLOW_API_URL = "SANTELAKE_AIRFLOW_API_URL"
+ENV_AIRFLOW_DATABASE_URL = "SANTELAKE_AIRFLOW_DATABASE_URL"
+ENV_AIRFLOW_DAGS_FOLDER = "SANTELAKE_AIRFLOW_DAGS_FOLDER"
 
 # Per-installation settings, set by the templates as environment variables of the Trino pods.
 ENV_POD_IP = "SANTELAKE_POD_IP"
@@ -78,7 +104,7 @@ BOOTSTRAP_SECRET_SOURCES = {
     bootstrap.SECRET_CATALOG_PASSWORD: ("secrets.catalogDatabase", "password"),
     bootstrap.SECRET_MINIO_ROOT_USER: ("objectStorage.minio.rootSecret", "root-user"),
     bootstrap.SECRET_MINIO_ROOT_PASSWORD: ("objectStorage.minio.rootSecret", "root-password"),
-    **{bootstrap.account_secret(account, part): (f"secrets.{account}Storage", part)
+    **{account_secret(account, part): (f"secrets.{account}Storage", part)
        for account in bootstrap.ACCOUNT_NAMES for part in ("access-key", "secret-key")},
 }
 
@@ -102,7 +128,7 @@ def compiled_policy(day: dt.date) -> Compiled:
     A project outside its dates has no members, so the output depends on the day; the day is
     recorded in contract.json, so a commit's generated files are the same whenever they are checked.
     """
-    from santelake.policy.apply import build
+    from santelake.policy.build import build
 
     return build(day=day).compiled
 
@@ -151,6 +177,36 @@ def trino_params(*, coordinator: bool) -> trino.TrinoParams:
     )
 
 
+def _expand(name: str) -> str:
+    """A reference Kubernetes expands from a variable set earlier in the container's env."""
+    return f"$({name})"
+
+
+def airflow_params() -> airflow.AirflowParams:
+    """Airflow's parameters in the chart's pods; installation-specific values are references."""
+    return airflow.AirflowParams(
+        home=AIRFLOW_HOME, dags_folder=_expand(ENV_AIRFLOW_DAGS_FOLDER),
+        api_host="0.0.0.0", api_port=AIRFLOW_PORT, api_url=_expand(ENV_AIRFLOW_API_URL),  # noqa: S104 - a pod's IP
+        tls_cert=f"{AIRFLOW_TLS}/tls.crt", tls_key=f"{AIRFLOW_TLS}/tls.key", ca_file=f"{AIRFLOW_TLS}/ca.crt",
+        log_folder=f"{AIRFLOW_HOME}/logs", database_url=_expand(ENV_AIRFLOW_DATABASE_URL),
+        passwords_file=AIRFLOW_PASSWORDS_FILE,
+    )
+
+
+def platform_contract() -> dict[str, Any]:
+    """What the Airflow pods' platform settings are made of: each field's variable, and the secret files."""
+    return {
+        "env": {field: settings_env_name(field) for field in PlatformSettings.model_fields},
+        "secretsDir": PLATFORM_SECRETS,
+        "secrets": [{"field": field, "env": settings_env_name(field), "file": f"{PLATFORM_SECRETS}/{field}",
+                     "values": source, "key": key} for field, (source, key) in PLATFORM_SECRET_SOURCES.items()],
+        "caFile": f"{AIRFLOW_TLS}/ca.crt",
+        "schemasDir": IMAGE_SCHEMAS_DIR,
+        "policiesDir": IMAGE_POLICIES_DIR,
+        "workDir": PLATFORM_WORK_DIR,
+    }
+
+
 def realm_json(compiled: Compiled, *, smoke_test_client: bool = False) -> str:
     """The realm the chart imports: as the local one, without the password grant (tests only);
     with ``smoke_test_client``, plus the confidential client of ``helm test``."""
@@ -191,6 +247,13 @@ def contract(policy_day: dt.date) -> dict[str, Any]:
                      "buildOptions": list(KEYCLOAK_BUILD_OPTIONS), "smokeTestSecretEnv": smoketest.REALM_SECRET_ENV},
         "smokeTest": {"env": smoketest.env_names(), "secretName": smoketest.SECRET_CLIENT,
                       "client": keycloak.SMOKE_TEST_CLIENT},
+        "airflow": {
+            "home": AIRFLOW_HOME, "port": AIRFLOW_PORT, "tlsDir": AIRFLOW_TLS, "passwordsFile": AIRFLOW_PASSWORDS_FILE,
+            "secrets": airflow.SECRETS,
+            "env": {"apiUrl": ENV_AIRFLOW_API_URL, "databaseUrl": ENV_AIRFLOW_DATABASE_URL,
+                    "dagsFolder": ENV_AIRFLOW_DAGS_FOLDER},
+        },
+        "platform": platform_contract(),
         "catalog": {"name": CATALOG_NAME, "role": CATALOG_ROLE},
         "databases": DATABASES,  # by owning role, as the local runtime's
         "buckets": BUCKETS,
@@ -215,6 +278,7 @@ def generated_files(policy_day: dt.date) -> dict[str, str]:
             # Policy goes to its own ConfigMap: it changes without a restart (Trino re-reads it).
             folder = "policy" if relative in (trino.RULES_FILE, trino.GROUP_FILE) else f"trino/{role}"
             files[f"{folder}/{relative}"] = content
+    files[AIRFLOW_ENV_FILE] = json.dumps(airflow.environment(airflow_params()), indent=2, sort_keys=True) + "\n"
     files[REALM_FILE] = realm_json(compiled)
     files[SMOKE_TEST_REALM_FILE] = realm_json(compiled, smoke_test_client=True)
     files[CONTRACT_FILE] = json.dumps(contract(policy_day), indent=2, sort_keys=True) + "\n"

@@ -5,28 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import quote
 
 from santelake.config import Settings
+from santelake.names import CATALOG_DATABASE, REALM
 from santelake.runtime.secrets import SecretStore
 from santelake.runtime.tls import TlsFiles, ensure_certificates
-
-WAREHOUSE_BUCKET = "santelake-warehouse"
-LANDING_BUCKET = "santelake-landing"
-CATALOG_NAME = "santelake"
-CATALOG_DATABASE = "santelake_catalog"
-CATALOG_ROLE = "iceberg_catalog"
-REALM = "santelake"
-TRINO_AUDIENCE = "trino"
-
-
-def postgres_sqlalchemy_url(host: str, port: int, role: str, password: str, database: str, ca_file: Path | str,
-                            driver: str = "psycopg2") -> str:
-    """A SQLAlchemy URL to PostgreSQL over TLS verified against ``ca_file`` (local runtime and chart)."""
-    return (
-        f"postgresql+{driver}://{quote(role, safe='')}:{quote(password, safe='')}@{host}:{port}/{database}"
-        f"?sslmode=verify-full&sslrootcert={ca_file}"
-    )
+from santelake.settings import postgres_sqlalchemy_url
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import os
 import secrets as _random
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from santelake.errors import ConfigError
 
@@ -54,6 +55,18 @@ class SecretStore:
         value = generate() if generate is not None else _random.token_urlsafe(length)
         write_private(path, value + "\n")
         return value
+
+    def file(self, name: str, **kwargs: Any) -> Path:
+        """A file holding secret ``name`` (generated as ``get`` does): the one given through
+        ``..._FILE``, else the store's own, written from the value given in the environment if any."""
+        env_file = os.environ.get(env_name(name) + "_FILE")
+        if env_file:
+            return Path(env_file)
+        value = self.get(name, **kwargs)
+        path = self.path(name)
+        if not path.exists() or path.read_text(encoding="utf-8").strip() != value:
+            write_private(path, value + "\n")
+        return path
 
 
 def _require(value: str, origin: str) -> str:

@@ -8,24 +8,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from santelake.errors import PrerequisiteError, SantelakeError, ServiceError
+from santelake.policy.build import build
+from santelake.policy.compile import Compiled
 from santelake.runtime import process
 from santelake.runtime.artifacts import KEYCLOAK, TRINO_SERVER, find_go, minio_binary
 from santelake.runtime.java import find_java_home
 from santelake.runtime.layout import Layout
+from santelake.runtime.platform import platform_settings
+from santelake.runtime.services.airflow import Airflow
 from santelake.runtime.services.base import Service
 from santelake.runtime.services.keycloak import Keycloak
 from santelake.runtime.services.minio import Minio
 from santelake.runtime.services.postgres import Postgres, find_bin_dir
 from santelake.runtime.services.trino import Trino
+from santelake.settings import PlatformSettings
 
 Log = Callable[[str], None]
 
 
-def services(layout: Layout) -> list[Service]:
-    """Every service, in start order."""
-    from santelake.runtime.services.airflow import Airflow
-
-    return [Postgres(layout), Minio(layout), Keycloak(layout), Trino(layout), Airflow(layout)]
+def services(layout: Layout, policy: Compiled | None = None) -> list[Service]:
+    """Every service, in start order; ``policy`` (the compiled policies) is needed to start them."""
+    return [Postgres(layout), Minio(layout), Keycloak(layout, policy), Trino(layout, policy), Airflow(layout)]
 
 
 def check_prerequisites(layout: Layout) -> None:
@@ -77,17 +80,17 @@ def up(layout: Layout, log: Log = print, only: tuple[str, ...] = ()) -> None:
     check_prerequisites(layout)
     layout.root.mkdir(parents=True, exist_ok=True)
     layout.root.chmod(0o711)
-    for service in services(layout):
+    policy = build().compiled  # once: Keycloak's realm and Trino's rules are the same compilation
+    for service in services(layout, policy):
         if only and service.name not in only:
             continue
         started = time.monotonic()
         log(f"{service.name}: preparing")
         service.prepare()
         if service.name == "trino":
-            # Trino's JDBC catalog needs the catalog tables before it starts.
-            from santelake.lake.catalog import open_catalog
-
-            open_catalog(layout)
+            # Trino's JDBC catalog needs the catalog tables before it starts; the reference
+            # tables are the platform's own, as the chart's bootstrap Job makes them.
+            bootstrap_lake(platform_settings(layout))
         _check_ports(layout, service)
         specs = service.processes()
         for spec in specs:
@@ -96,6 +99,19 @@ def up(layout: Layout, log: Log = print, only: tuple[str, ...] = ()) -> None:
                              timeout=layout.settings.start_timeout)
         service.after_start()
         log(f"{service.name}: healthy at {service.url} ({time.monotonic() - started:.0f}s)")
+
+
+def bootstrap_lake(settings: PlatformSettings) -> None:
+    """The catalog's tables and the reference tables, created or brought up to date."""
+    from santelake.ingest.runner import schemas
+    from santelake.lake.catalog import open_catalog
+    from santelake.lake.reference import ensure_reference_tables
+
+    catalog = open_catalog(settings)
+    try:
+        ensure_reference_tables(catalog, schemas(settings.schemas_dir))
+    finally:
+        catalog.engine.dispose()
 
 
 def _as_tuple(service: Service) -> tuple[bool, str]:

@@ -15,7 +15,7 @@ from santelake.schema.iceberg import (
     to_partition_spec,
     to_sort_order,
 )
-from santelake.schema.loader import load_schemas, load_table_schema
+from santelake.schema.loader import load_schemas, load_table_schema, sources
 from santelake.schema.model import (
     Column,
     DroppedSourceColumn,
@@ -48,6 +48,7 @@ __all__ = [
     "load_schemas",
     "load_table_schema",
     "plan_evolution",
+    "sources",
     "table_properties",
     "to_arrow_schema",
     "to_iceberg_schema",

@@ -57,7 +57,7 @@ TABLE_KEYS = (
     "identifier_fields",
 )
 REQUIRED_TABLE_KEYS = ("table", "namespace", "doc", "source", "columns")
-SOURCE_KEYS = ("file", "delimiter", "encoding")
+SOURCE_KEYS = ("file", "delimiter", "encoding", "load_after")
 COLUMN_KEYS = (
     "name",
     "field_id",
@@ -223,7 +223,37 @@ def load_schemas(directory: Path) -> tuple[TableSchema, ...]:
         raise SchemaFileError(
             stray[0], 1, 1, "", f"table files live at <namespace>/<table>{SCHEMA_SUFFIX} under {directory}"
         )
-    return tuple(load_table_schema(path) for path in sorted(directory.glob("*/*" + SCHEMA_SUFFIX)))
+    schemas = tuple(load_table_schema(path) for path in sorted(directory.glob("*/*" + SCHEMA_SUFFIX)))
+    sources(schemas)  # checks every load_after names a source and that they form no cycle
+    return schemas
+
+
+def sources(schemas: Sequence[TableSchema]) -> tuple[TableSchema, ...]:
+    """The tables loaded from source files, in load order: each after those its ``load_after``
+    names, ties by name. The one list of sources: the DAG, the runner and the generator use it."""
+    by_name = {s.name: s for s in schemas if s.source is not None}
+    ordered: list[TableSchema] = []
+    visiting: list[str] = []
+
+    def visit(table: TableSchema) -> None:
+        if table in ordered:
+            return
+        if table.name in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(table.name):], table.name])
+            raise SchemaFileError(table.path, 0, 0, "source.load_after", f"load order has a cycle: {cycle}")
+        visiting.append(table.name)
+        assert table.source is not None
+        for name in table.source.load_after:
+            if name not in by_name:
+                raise SchemaFileError(table.path, 0, 0, "source.load_after",
+                                      f"{name!r} is not a table loaded from a source file")
+            visit(by_name[name])
+        visiting.pop()
+        ordered.append(table)
+
+    for name in sorted(by_name):
+        visit(by_name[name])
+    return tuple(ordered)
 
 
 def load_table_schema(path: Path) -> TableSchema:
@@ -280,6 +310,7 @@ def _source(node: _Node) -> SourceFile | None:
         return None
     keys = node.mapping(SOURCE_KEYS, ("file",))
     file = keys["file"].string()
+    load_after = tuple(item.name() for item in _items(keys.get("load_after")))
     suffix = PurePosixPath(file).suffix.lower().lstrip(".")
     if suffix not in {f.value for f in SourceFormat}:
         keys["file"].fail(f"{file!r}: a source file is .csv or .parquet")
@@ -288,7 +319,7 @@ def _source(node: _Node) -> SourceFile | None:
         for key in ("delimiter", "encoding"):
             if key in keys:
                 keys[key].fail("only CSV sources have a delimiter and an encoding")
-        return SourceFile(file=file, format=source_format)
+        return SourceFile(file=file, format=source_format, load_after=load_after)
     for key in ("delimiter", "encoding"):
         if key not in keys:
             node.fail(f"a CSV source needs {key!r}")
@@ -300,7 +331,7 @@ def _source(node: _Node) -> SourceFile | None:
         codecs.lookup(encoding)
     except LookupError:
         keys["encoding"].fail(f"{encoding!r} is not a text encoding Python knows")
-    return SourceFile(file=file, format=source_format, delimiter=delimiter, encoding=encoding)
+    return SourceFile(file=file, format=source_format, delimiter=delimiter, encoding=encoding, load_after=load_after)
 
 
 def _iceberg_type(node: _Node) -> PrimitiveType:

@@ -51,6 +51,8 @@ class SourceFile:
     format: SourceFormat
     delimiter: str | None = None
     encoding: str | None = None
+    # Sources loaded before this one (their rows are checked against: a claim's person).
+    load_after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

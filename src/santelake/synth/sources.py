@@ -16,7 +16,7 @@ import pyarrow as pa
 from pyiceberg.types import DateType, DecimalType, IntegerType, LongType
 
 from santelake.locations import schemas_dir
-from santelake.schema import Column, SourceFormat, TableSchema, Transform, load_schemas
+from santelake.schema import Column, SourceFormat, TableSchema, Transform, load_schemas, sources
 
 
 class ColumnKind(StrEnum):
@@ -111,12 +111,8 @@ def from_schema(declared: TableSchema) -> SourceTable:
     )
 
 
-# Generation order: beneficiaries first, as ingestion loads them.
-_ORDER = ("beneficiaries", "outpatient_claims", "pharmacy_dispensations", "hospital_stays", "gp_consultations")
-_DECLARED = {s.name: s for s in load_schemas(schemas_dir()) if s.namespace == "snds"}
-
-TABLES: Mapping[str, SourceTable] = {name: from_schema(_DECLARED[name]) for name in _ORDER}
-"""Every source extract by table name, in generation order."""
+TABLES: Mapping[str, SourceTable] = {s.name: from_schema(s) for s in sources(load_schemas(schemas_dir()))}
+"""Every source extract by table name, in load order (each table's stream is seeded by its name)."""
 
 BENEFICIARIES = TABLES["beneficiaries"]
 OUTPATIENT_CLAIMS = TABLES["outpatient_claims"]

@@ -9,7 +9,7 @@ import pytest
 
 from santelake.ingest import runner
 from santelake.ingest.load import Loader
-from santelake.runtime.layout import Layout
+from santelake.settings import PlatformSettings
 from santelake.synth import synthesize
 
 
@@ -22,13 +22,14 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def scratch_loader(layout: Layout, catalog: Any, scratch_namespace: str, tmp_path: Path) -> Callable[..., Loader]:
+def scratch_loader(platform: PlatformSettings, catalog: Any, scratch_namespace: str,
+                   tmp_path: Path) -> Callable[..., Loader]:
     """Loaders whose every table (sources and ops) lives in a namespace of their own: ``make(**options)``."""
     schemas = {}
     for declared in runner.schemas().values():
         moved = dataclasses.replace(declared, namespace=scratch_namespace)
         schemas[f"{declared.namespace}.{declared.name}"] = moved
-    pseudonymiser = runner.pseudonymiser(layout)
+    pseudonymiser = runner.pseudonymiser(platform)
 
     def make(**options: Any) -> Loader:
         # Lookups by the declared names keep working; tables are created in the scratch namespace.

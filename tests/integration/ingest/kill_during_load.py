@@ -16,11 +16,12 @@ from santelake.ingest import runner
 from santelake.ingest.load import Loader
 from santelake.lake.catalog import open_catalog
 from santelake.runtime.layout import Layout
+from santelake.runtime.platform import platform_settings
 
 
 def main() -> None:
     namespace, source, file, step = sys.argv[1:5]
-    layout = Layout(load_settings())
+    settings = platform_settings(Layout(load_settings()))
     schemas = {name: dataclasses.replace(declared, namespace=namespace)
                for name, declared in runner.schemas().items()}
 
@@ -28,7 +29,7 @@ def main() -> None:
         if reached == step:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    loader = Loader(open_catalog(layout), runner.pseudonymiser(layout), schemas, flush_rows=100,
+    loader = Loader(open_catalog(settings), runner.pseudonymiser(settings), schemas, flush_rows=100,
                     after_step=maybe_die)
     loader.load(f"snds.{source}", Path(file))
     sys.exit(f"the load finished without reaching step {step!r}")

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from santelake.ingest import runner
-from santelake.runtime.layout import WAREHOUSE_BUCKET, Layout
+from santelake import demo
+from santelake.names import WAREHOUSE_BUCKET
+from santelake.runtime.layout import Layout
 from santelake.runtime.services.minio import Minio
+from santelake.synth import synthesize
 
 
-def test_no_data_file_holds_a_raw_identifier(layout: Layout) -> None:
-    landed = runner.landed_files(layout, "beneficiaries")
-    assert landed, "the demo extracts must have been landed by `santelake up`"
-    raw = pacsv.read_csv(landed[0], read_options=pacsv.ReadOptions(encoding="latin-1"),
+def test_no_data_file_holds_a_raw_identifier(layout: Layout, tmp_path: Path) -> None:
+    # The demo's extracts are deleted from the landing bucket once loaded: made again, the same (seeded).
+    report = synthesize(tmp_path, scale=demo.DEMO_SCALE, seed=demo.DEMO_SEED)
+    extract = next(item.path for item in report.files if item.table == "beneficiaries")
+    raw = pacsv.read_csv(extract, read_options=pacsv.ReadOptions(encoding="latin-1"),
                          parse_options=pacsv.ParseOptions(delimiter=";"),
                          convert_options=pacsv.ConvertOptions(column_types={
                              "BEN_NIR": pa.string(), "BEN_NAI_DTE": pa.string()}))

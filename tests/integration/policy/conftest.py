@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from santelake.access.enforce import apply
 from santelake.locations import schemas_dir
-from santelake.policy.apply import Build, apply, build
+from santelake.policy.build import Build, build
 from santelake.runtime.layout import Layout
+from santelake.runtime.platform import platform_settings
 from santelake.schema import TableSchema
 from tests.integration.policy import lakedata
 
@@ -38,6 +40,6 @@ def lake(catalog: Any) -> dict[str, TableSchema]:
 def policy(layout: Layout, lake: dict[str, TableSchema]) -> Build:
     """The repository's policies, compiled for today and applied to the running stack."""
     built = build()
-    apply(layout, built.compiled)
+    apply(platform_settings(layout), built.compiled)
     time.sleep(6)  # one refresh period, in case the stack ran other rules before
     return built

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import trino.exceptions
 
-from santelake.policy.apply import Build
+from santelake.policy.build import Build
 from santelake.policy.explain import TableAccess, user_access
 from santelake.policy.model import Mask, MaskKind, RowFilter
 from santelake.schema import TableSchema

@@ -10,11 +10,13 @@ import pytest
 import trino.exceptions
 
 from santelake.access import query
+from santelake.access.enforce import apply
 from santelake.access.token import dev_token
 from santelake.locations import policies_dir
-from santelake.policy.apply import Build, apply, build
+from santelake.policy.build import Build, build
 from santelake.policy.keycloak import sync_groups
 from santelake.runtime.layout import Layout
+from santelake.runtime.platform import platform_settings
 from santelake.runtime.services.keycloak import Keycloak
 from tests.integration.policy.conftest import EFFECT_TIMEOUT_S, eventually
 
@@ -41,10 +43,10 @@ def test_reopening_and_closing_a_project_takes_effect_within_10_s(layout: Layout
     token = dev_token(layout, "bob")
     assert not _can_read(layout, token)
     try:
-        apply(layout, build(extended).compiled)
+        apply(platform_settings(layout), build(extended).compiled)
         opened = eventually(lambda: _can_read(layout, token))
     finally:
-        apply(layout, policy.compiled)
+        apply(platform_settings(layout), policy.compiled)
     closed = eventually(lambda: not _can_read(layout, token))
     print(f"\npolicy apply to effect: access granted after {opened:.1f}s, withdrawn after {closed:.1f}s")
     assert opened < EFFECT_TIMEOUT_S and closed < EFFECT_TIMEOUT_S
@@ -62,7 +64,7 @@ def test_keycloak_groups_match_the_policies_and_sync_is_idempotent(layout: Layou
 
 
 def test_apply_twice_changes_nothing(layout: Layout, policy: Build) -> None:
-    assert apply(layout, policy.compiled) == []
+    assert apply(platform_settings(layout), policy.compiled) == []
 
 
 def test_the_dev_users_keep_working(sql: Any, policy: Build) -> None:

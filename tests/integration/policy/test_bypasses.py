@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import trino.exceptions
 
-from santelake.policy.apply import Build
+from santelake.policy.build import Build
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from santelake.errors import ConfigError, ServiceError
+from santelake.names import LANDING_BUCKET, WAREHOUSE_BUCKET
 from santelake.render import bootstrap
 from santelake.render import helm as chart
 from santelake.runtime import secrets
-from santelake.runtime.layout import LANDING_BUCKET, WAREHOUSE_BUCKET
 from santelake.runtime.services.minio import ACCOUNTS, account_buckets
 from tests.unit.helm.conftest import Rendered
 

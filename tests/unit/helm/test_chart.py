@@ -44,7 +44,8 @@ def test_pods_are_hardened(render: Render, scenario: str) -> None:
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] > 0, name
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
-        assert spec["automountServiceAccountToken"] is False, name
+        # Only the scheduler talks to Kubernetes (the daily policy apply patches one ConfigMap).
+        assert spec["automountServiceAccountToken"] is name.endswith("-airflow-scheduler"), name
         for container in spec.get("initContainers", []) + spec["containers"]:
             where = f"{name}/{container['name']}"
             sc = container["securityContext"]
@@ -252,3 +253,20 @@ def test_values_and_schema_cover_the_same_keys() -> None:
                 walk(child, node["properties"][key], f"{path}.{key}")
 
     walk(values, schema, "")
+
+
+def test_the_scheduler_may_patch_the_policy_configmap_and_nothing_else(render: Render) -> None:
+    rendered = render("minimal")
+    scheduler = rendered.named("Deployment", "-airflow-scheduler")["spec"]["template"]["spec"]
+    policy = rendered.named("ConfigMap", "-policy")["metadata"]["name"]
+    role = rendered.named("Role", "-policy-apply")
+    binding = rendered.named("RoleBinding", "-policy-apply")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"],
+                              "resourceNames": [policy],
+                              "verbs": ["get", "patch"]}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": scheduler["serviceAccountName"],
+                                    "namespace": "lake"}]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    env = {e["name"]: e.get("value") for e in scheduler["containers"][0]["env"]}
+    assert env["SANTELAKE_POLICY_TARGET"] == f"configmap:lake/{policy}"
+

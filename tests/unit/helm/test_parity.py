@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from santelake.config import load_settings
-from santelake.policy.apply import build
+from santelake.names import REALM, TRINO_AUDIENCE
+from santelake.policy.build import build
 from santelake.render import helm as chart
 from santelake.render import trino
 from santelake.render.keycloak import realm_json
-from santelake.runtime.layout import REALM, TRINO_AUDIENCE, Layout
+from santelake.runtime.layout import Layout
 from santelake.runtime.services.trino import Trino
 from tests.unit.helm.conftest import Rendered
 
@@ -110,3 +111,27 @@ def test_query_memory_is_the_runtimes_locally_and_a_value_in_the_chart(
         spec = render("minimal").named("Deployment", f"-trino-{role}")["spec"]["template"]["spec"]
         env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
         assert (env[chart.ENV_QUERY_MAX_MEMORY], env[chart.ENV_QUERY_MAX_MEMORY_PER_NODE]) == ("4GB", "2GB")
+
+
+# AirflowParams fields that say where things are, not what Airflow does: only these may differ.
+AIRFLOW_DEPLOYMENT_FIELDS = ("home", "dags_folder", "api_host", "api_port", "api_url", "tls_cert", "tls_key",
+                             "ca_file", "log_folder", "database_url", "passwords_file")
+
+
+def test_airflow_runs_the_local_configuration_moved_to_the_chart_places(
+        render: Callable[[str], Rendered], tmp_path_factory: pytest.TempPathFactory) -> None:
+    from santelake.render import airflow
+    from santelake.runtime.services.airflow import Airflow
+
+    layout = Layout(load_settings({"state_dir": tmp_path_factory.mktemp("airflow-state")}, env={}))
+    local = Airflow(layout).params()
+    ours = chart.airflow_params()
+    assert replace(local, **{f: getattr(ours, f) for f in AIRFLOW_DEPLOYMENT_FIELDS}) == ours
+    # The chart's file is the generator's output, byte for byte, and its pods run exactly it.
+    generated = json.loads((chart.CHART_DIR / chart.GENERATED_DIR / chart.AIRFLOW_ENV_FILE).read_text())
+    assert generated == airflow.environment(ours)
+    assert set(airflow.environment(local)) == set(generated)
+    spec = render("minimal").named("Deployment", "-airflow-scheduler")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    assert {name: env[name] for name in generated} == generated
+    assert set(airflow.SECRETS) <= set(env) and set(airflow.SECRETS).isdisjoint(generated)

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from santelake.errors import ConfigError
-from santelake.policy.apply import build
+from santelake.names import REALM, TRINO_AUDIENCE
+from santelake.policy.build import build
 from santelake.render import helm as chart
 from santelake.render import smoketest
 from santelake.render.keycloak import SMOKE_TEST_CLIENT, realm_json
 from santelake.runtime import secrets
-from santelake.runtime.layout import REALM, TRINO_AUDIENCE
 from tests.unit.helm.conftest import Rendered
 
 Render = Callable[[str], Rendered]

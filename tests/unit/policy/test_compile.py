@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from santelake.policy.apply import build
+from santelake.policy.build import build
 from santelake.policy.diff import diff_revisions
 from santelake.policy.explain import user_access
 from santelake.policy.report import report

@@ -349,5 +349,5 @@ def test_cli_refuses_a_key_given_as_a_value(tmp_path: Path, capsys: pytest.Captu
     monkeypatch.setenv("SANTELAKE_PSEUDONYM_KEY", K1.hex())
 
     assert main(["--state-dir", str(tmp_path / "state"), "rekey", "--new-key-file", str(tmp_path / "k")]) == 1
-    assert "put it in a file, set SANTELAKE_PSEUDONYM_KEY_FILE" in capsys.readouterr().err
+    assert "put the key in a file and set SANTELAKE_PSEUDONYM_KEY_FILE" in capsys.readouterr().err
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
+from santelake.locations import schemas_dir
 from santelake.schema import Sensitivity, SourceFormat, TableSchema, ensure_table, load_schemas
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "iceberg_schemas"
@@ -77,3 +78,12 @@ def test_table_is_created_and_then_already_up_to_date(tmp_path: Path, declared: 
 
     assert [f.name for f in table.schema().fields] == [c.name for c in declared.lake_columns]
     assert changes == ()
+
+
+def test_sources_come_in_load_order_beneficiaries_first() -> None:
+    from santelake.schema import sources
+
+    ordered = [s.name for s in sources(load_schemas(schemas_dir()))]
+    assert ordered[0] == "beneficiaries"
+    assert set(ordered) == {"beneficiaries", "hospital_stays", "outpatient_claims", "pharmacy_dispensations",
+                            "gp_consultations"}

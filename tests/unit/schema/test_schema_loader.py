@@ -310,3 +310,28 @@ def test_load_schemas_refuses_a_file_outside_a_namespace(visits_yaml: str, tmp_p
 
     with pytest.raises(SchemaFileError, match=r"<namespace>/<table>\.yaml"):
         load_schemas(tmp_path)
+
+
+def test_load_after_orders_sources_and_ties_go_by_name(visits_yaml: str, write_table_file: WriteFile,
+                                                       tmp_path: Path) -> None:
+    from santelake.schema import sources
+
+    write_table_file(visits_yaml.replace("table: visits", "table: people"), table="people")
+    after = visits_yaml.replace('encoding: utf-8', 'encoding: utf-8\n  load_after: [people]')
+    write_table_file(after.replace("table: visits", "table: alpha"), table="alpha")
+    write_table_file(after)
+    assert [s.name for s in sources(load_schemas(tmp_path / "schemas"))] == ["people", "alpha", "visits"]
+
+
+def test_load_after_refuses_a_cycle_and_an_unknown_source(visits_yaml: str, write_table_file: WriteFile,
+                                                           tmp_path: Path) -> None:
+    def after(name: str) -> str:
+        return visits_yaml.replace('encoding: utf-8', f'encoding: utf-8\n  load_after: [{name}]')
+
+    write_table_file(after("people"))
+    write_table_file(after("visits").replace("table: visits", "table: people"), table="people")
+    with pytest.raises(SchemaFileError, match="load order has a cycle: people -> visits -> people"):
+        load_schemas(tmp_path / "schemas")
+    write_table_file(after("nobody"))
+    with pytest.raises(SchemaFileError, match="'nobody' is not a table loaded from a source file"):
+        load_schemas(tmp_path / "schemas")

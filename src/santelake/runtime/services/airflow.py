@@ -8,11 +8,14 @@ to switch off (its config has no such section); nothing else in it calls out.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import sys
 from pathlib import Path
 
+from santelake.render import airflow as render
+from santelake.runtime.platform import platform_settings
 from santelake.runtime.process import ProcessSpec, run_checked
 from santelake.runtime.services.base import Health, Service
 from santelake.runtime.services.postgres import role_password_key
@@ -36,44 +39,30 @@ class Airflow(Service):
     def dags_folder(self) -> Path:
         return Path(os.environ.get("SANTELAKE_DAGS_DIR", REPO_DAGS))
 
-    def environment(self) -> dict[str, str]:
-        """The Airflow configuration, as the environment of every Airflow process and of dag.test()."""
+    def params(self) -> render.AirflowParams:
         s = self.layout.settings
         tls = self.layout.tls
         password = self.layout.secrets.get(role_password_key("airflow"))
-        return {
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__FERNET_KEY": self.layout.secrets.get("airflow-fernet-key", generate=_fernet_key),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            # psycopg 3 serves both Airflow's sync and async engines, with libpq's TLS options.
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.layout.postgres_sqlalchemy_url(
-                "airflow", password, "airflow", driver="psycopg"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": self.layout.postgres_sqlalchemy_url(
-                "airflow", password, "airflow", driver="psycopg"),
-            "AIRFLOW__API__HOST": s.bind_host,
-            "AIRFLOW__API__PORT": str(s.airflow_port),
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SSL_CERT": str(tls.server_cert),
-            "AIRFLOW__API__SSL_KEY": str(tls.server_key),
-            "AIRFLOW__API__SSL_CA_FILE": str(tls.ca_cert),
-            "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__API_AUTH__JWT_SECRET": self.layout.secrets.get("airflow-jwt-secret", length=48),
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-            "GX_ANALYTICS_ENABLED": "false",
-            "SANTELAKE_STATE_DIR": str(self.layout.root),
-            "NO_PROXY": "localhost,127.0.0.1",
-        }
+        passwords = self.layout.secrets.file(
+            "airflow-passwords.json", generate=lambda: json.dumps({render.ADMIN_USER: secrets.token_urlsafe(24)}))
+        return render.AirflowParams(
+            home=str(self.home), dags_folder=str(self.dags_folder), api_host=s.bind_host, api_port=s.airflow_port,
+            api_url=self.url, tls_cert=str(tls.server_cert), tls_key=str(tls.server_key), ca_file=str(tls.ca_cert),
+            log_folder=str(self.home / "logs"),
+            database_url=self.layout.postgres_sqlalchemy_url("airflow", password, "airflow", driver="psycopg"),
+            passwords_file=str(passwords),
+        )
+
+    def environment(self) -> dict[str, str]:
+        """The Airflow configuration and the platform settings, as the environment of every Airflow process."""
+        generated = {name: self.layout.secrets.get(f"airflow-{key}", generate=_fernet_key)
+                     for name, key in render.SECRETS.items()}
+        return (render.environment(self.params()) | generated | {"NO_PROXY": "localhost,127.0.0.1"}
+                | platform_settings(self.layout).as_environment())
 
     def process_env(self) -> dict[str, str]:
-        """This process's environment without its own AIRFLOW_* settings, plus the stack's."""
-        base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        """This process's environment without its own AIRFLOW_* and SANTELAKE_* settings, plus the stack's."""
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SANTELAKE_"))}
         return base | self.environment()
 
     @property

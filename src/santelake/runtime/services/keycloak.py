@@ -13,11 +13,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from santelake.access.enforce import keycloak_admin
+from santelake.errors import ServiceError
+from santelake.names import REALM, TRINO_AUDIENCE
+from santelake.policy.compile import Compiled
 from santelake.render.keycloak import realm_json
 from santelake.runtime import devusers
 from santelake.runtime.artifacts import KEYCLOAK, fetch_maven
 from santelake.runtime.java import find_java_home
-from santelake.runtime.layout import REALM, TRINO_AUDIENCE
+from santelake.runtime.layout import Layout
 from santelake.runtime.process import ProcessSpec, run_checked
 from santelake.runtime.services.base import Health, Service
 from santelake.runtime.services.postgres import role_password_key
@@ -29,6 +33,16 @@ BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=fa
 class Keycloak(Service):
     name = "keycloak"
     port_keys = ("keycloak", "keycloak-management")
+
+    def __init__(self, layout: Layout, policy: Compiled | None = None) -> None:
+        super().__init__(layout)
+        # The compiled policies: the realm's groups and their members (``prepare`` and ``after_start``).
+        self.policy = policy
+
+    def _compiled(self) -> Compiled:
+        if self.policy is None:
+            raise ServiceError("Keycloak's realm needs the compiled policies: start it with `santelake up`")
+        return self.policy
 
     @property
     def home(self) -> Path:
@@ -69,12 +83,10 @@ class Keycloak(Service):
                 bundle.extractall(self.layout.opt)
             for script in (self.home / "bin").glob("*.sh"):
                 script.chmod(0o755)
-        from santelake.policy.apply import build
-
         import_dir = self.home / "data" / "import"
         import_dir.mkdir(parents=True, exist_ok=True)
         (import_dir / f"{REALM}-realm.json").write_text(
-            realm_json(REALM, TRINO_AUDIENCE, build().compiled.groups, allow_password_grant=True)
+            realm_json(REALM, TRINO_AUDIENCE, self._compiled().groups, allow_password_grant=True)
         )
         marker = self.home / ".santelake-build"
         wanted = hashlib.sha256(" ".join(BUILD_OPTIONS).encode()).hexdigest()
@@ -94,16 +106,10 @@ class Keycloak(Service):
         return Health(status == 200, detail)
 
     def admin(self) -> Any:
-        from keycloak import KeycloakAdmin
-
-        return KeycloakAdmin(
-            server_url=self.url + "/", username=ADMIN_USER,
-            password=self.layout.secrets.get("keycloak-admin-password"),
-            realm_name=REALM, user_realm_name="master", verify=str(self.layout.tls.ca_cert),
-        )
+        return keycloak_admin(self.url, ADMIN_USER, self.layout.secrets.get("keycloak-admin-password"),
+                              self.layout.tls.ca_cert)
 
     def after_start(self) -> None:
-        from santelake.policy.apply import build
         from santelake.policy.keycloak import sync_groups
 
         admin = self.admin()
@@ -116,4 +122,4 @@ class Keycloak(Service):
                 })
             admin.set_user_password(user_id, password, temporary=False)
         # Groups and memberships come from policies/, like Trino's group file.
-        sync_groups(admin, build().compiled)
+        sync_groups(admin, self._compiled())

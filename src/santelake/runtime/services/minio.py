@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from santelake.lake.storage import s3_client
+from santelake.names import BUCKETS, LANDING_BUCKET, WAREHOUSE_BUCKET
 from santelake.runtime.artifacts import build_minio, minio_binary
-from santelake.runtime.layout import LANDING_BUCKET, WAREHOUSE_BUCKET
 from santelake.runtime.process import ProcessSpec
 from santelake.runtime.secrets import write_private
 from santelake.runtime.services.base import Health, Service
@@ -27,7 +28,6 @@ def account_buckets(warehouse: str, landing: str) -> dict[str, tuple[str, ...]]:
 
 
 ACCOUNTS = account_buckets(WAREHOUSE_BUCKET, LANDING_BUCKET)
-BUCKETS = (WAREHOUSE_BUCKET, LANDING_BUCKET)
 
 
 def bucket_policy(buckets: tuple[str, ...]) -> dict[str, object]:
@@ -44,6 +44,11 @@ def bucket_policy(buckets: tuple[str, ...]) -> dict[str, object]:
     }
 
 
+def account_secret(account: str, part: str) -> str:
+    """The secret holding ``part`` (``access-key`` or ``secret-key``) of a storage account."""
+    return f"minio-{account}-{part}"
+
+
 @dataclass(frozen=True)
 class Account:
     """A limited storage account: its keys and the buckets its policy grants."""
@@ -52,16 +57,6 @@ class Account:
     access_key: str
     secret_key: str
     buckets: tuple[str, ...]
-
-
-def s3_client(endpoint: str, access_key: str, secret_key: str, ca_file: Path | str) -> Any:
-    """An S3 client of ``endpoint`` (host:port) verifying TLS with ``ca_file`` only."""
-    import urllib3
-    from minio import Minio as MinioClient
-
-    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(ca_file))
-    return MinioClient(endpoint, access_key=access_key, secret_key=secret_key, secure=True, http_client=http,
-                       region="us-east-1")
 
 
 def admin_client(endpoint: str, root_user: str, root_password: str, ca_file: Path | str) -> Any:
@@ -106,7 +101,8 @@ class Minio(Service):
         """Access and secret key of ``account`` (one of ACCOUNTS)."""
         if account not in ACCOUNTS:
             raise KeyError(f"no storage account {account!r}; known: {sorted(ACCOUNTS)}")
-        return f"santelake-{account}", self.layout.secrets.get(f"minio-{account}-secret-key")
+        return (self.layout.secrets.get(account_secret(account, "access-key"), generate=lambda: f"santelake-{account}"),
+                self.layout.secrets.get(account_secret(account, "secret-key")))
 
     def prepare(self) -> None:
         build_minio(self.layout.settings.cache_dir)

@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from santelake.errors import PrerequisiteError
-from santelake.runtime.layout import CATALOG_DATABASE, CATALOG_ROLE
+from santelake.names import DATABASES
 from santelake.runtime.process import ProcessSpec, run_checked
 from santelake.runtime.secrets import write_private
 from santelake.runtime.services.base import Health, Service
 
 SUPERUSER = "postgres"
-# role -> database it owns
-DATABASES = {CATALOG_ROLE: CATALOG_DATABASE, "keycloak": "keycloak", "airflow": "airflow"}
 
 
 def find_bin_dir() -> Path:

@@ -12,10 +12,13 @@ import secrets
 import shutil
 from pathlib import Path
 
+from santelake.errors import ServiceError
+from santelake.names import CATALOG_NAME, CATALOG_ROLE, TRINO_AUDIENCE, WAREHOUSE_BUCKET
+from santelake.policy.compile import Compiled
 from santelake.render import trino as render
 from santelake.runtime.artifacts import TRINO_SERVER, fetch_maven
 from santelake.runtime.java import find_java_home
-from santelake.runtime.layout import CATALOG_NAME, CATALOG_ROLE, TRINO_AUDIENCE, WAREHOUSE_BUCKET
+from santelake.runtime.layout import Layout
 from santelake.runtime.process import ProcessSpec, run_checked
 from santelake.runtime.services.base import Health, Service
 from santelake.runtime.services.minio import Minio
@@ -46,6 +49,11 @@ def unpack_trino(archive: Path, target_parent: Path, plugins: tuple[str, ...]) -
 class Trino(Service):
     name = "trino"
     port_keys = ("trino", "trino-internal")
+
+    def __init__(self, layout: Layout, policy: Compiled | None = None) -> None:
+        super().__init__(layout)
+        # The compiled policies its rules and groups files start with (``prepare`` needs them).
+        self.policy = policy
 
     @property
     def home(self) -> Path:
@@ -98,13 +106,12 @@ class Trino(Service):
                 "-file", str(self.layout.tls.ca_cert), "-keystore", str(self.truststore), "-storetype", "PKCS12",
                 "-storepass", secrets.token_urlsafe(16),
             ], "creating Trino's truststore")
-        self.write_etc()
+        if self.policy is None:
+            raise ServiceError("Trino's configuration needs the compiled policies: start it with `santelake up`")
+        self.write_etc(self.policy)
 
-    def write_etc(self) -> None:
+    def write_etc(self, compiled: Compiled) -> None:
         """Write every etc file; Trino re-reads rules and groups within seconds."""
-        from santelake.policy.apply import build
-
-        compiled = build().compiled
         files = render.etc_files(
             self.params(), str(self.directory / "data"), compiled.rules_json, compiled.group_file,
         )

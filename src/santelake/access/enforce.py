@@ -1,0 +1,139 @@
+"""Put compiled policies where they take effect, without restarting anything.
+
+Two places, each reached through an interface a cluster has too:
+
+- Trino's rules and groups (``rules.json``, ``groups.txt``), which Trino re-reads every
+  5 s (``security.refresh-period``, ``file.refresh-period``). The target is the setting
+  ``SANTELAKE_POLICY_TARGET``: ``file:<folder>`` writes them atomically into a folder Trino
+  reads (the local stack's ``etc``); ``configmap:<namespace>/<name>`` patches the ConfigMap
+  that the chart mounts into Trino's coordinator, through the Kubernetes API with the pod's
+  service account (the kubelet then refreshes the mounted files, within about a minute).
+- Keycloak's groups and their members, through its admin API (``policy.keycloak``).
+
+An expired project loses access at the next apply: the ``policy_apply`` DAG runs it daily,
+and an operator runs ``santelake policy apply`` after each approved change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from santelake.errors import ConfigError, ServiceError
+from santelake.names import REALM
+from santelake.policy.build import build
+from santelake.policy.compile import Compiled
+from santelake.policy.keycloak import sync_groups
+from santelake.render.trino import GROUP_FILE, RULES_FILE
+from santelake.settings import POLICY_TARGET_CONFIGMAP, POLICY_TARGET_FILE, PlatformSettings
+
+# Where a pod finds its service account (Kubernetes' documented in-cluster paths).
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+API_TIMEOUT = 30.0
+
+
+def write_atomically(path: Path, content: str) -> bool:
+    """Write ``content`` unless the file already holds it; True if it changed."""
+    if path.exists() and path.read_text() == content:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(content)
+    tmp.replace(path)
+    return True
+
+
+class RulesTarget(Protocol):
+    def put(self, files: dict[str, str]) -> list[str]:
+        """Make the target hold ``files`` (name -> content); returns what changed."""
+
+
+class FolderTarget:
+    """Files in a folder Trino reads."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def put(self, files: dict[str, str]) -> list[str]:
+        if not self.folder.is_dir():
+            raise ServiceError(f"{self.folder} does not exist: Trino's configuration folder is made by `santelake up`")
+        return [f"wrote {self.folder / name}" for name, content in files.items()
+                if write_atomically(self.folder / name, content)]
+
+
+class ConfigMapTarget:
+    """Keys of a ConfigMap mounted into Trino, patched through the Kubernetes API from inside the cluster."""
+
+    def __init__(self, namespace: str, name: str, account_dir: Path = SERVICE_ACCOUNT_DIR,
+                 env: dict[str, str] | None = None) -> None:
+        self.namespace, self.name, self.account_dir = namespace, name, account_dir
+        env = dict(os.environ) if env is None else env
+        host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host:
+            raise ConfigError(f"policy target configmap:{namespace}/{name} needs the Kubernetes API: "
+                              "KUBERNETES_SERVICE_HOST is not set (not running in a pod?)")
+        self.url = f"https://{host}:{port}/api/v1/namespaces/{namespace}/configmaps/{name}"
+
+    def _session(self) -> Any:
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.account_dir / "ca.crt")
+        token = (self.account_dir / "token").read_text().strip()
+        session.headers["Authorization"] = f"Bearer {token}"
+        return session
+
+    def put(self, files: dict[str, str]) -> list[str]:
+        session = self._session()
+        current = session.get(self.url, timeout=API_TIMEOUT)
+        if current.status_code != 200:
+            raise ServiceError(f"reading ConfigMap {self.namespace}/{self.name}: HTTP {current.status_code} "
+                               f"{current.text[:300]}")
+        data = current.json().get("data") or {}
+        changed = {name: content for name, content in files.items() if data.get(name) != content}
+        if not changed:
+            return []
+        patched = session.patch(self.url, data=json.dumps({"data": changed}), timeout=API_TIMEOUT,
+                                headers={"Content-Type": "application/merge-patch+json"})
+        if patched.status_code != 200:
+            raise ServiceError(f"patching ConfigMap {self.namespace}/{self.name}: HTTP {patched.status_code} "
+                               f"{patched.text[:300]}")
+        return [f"patched {name} in ConfigMap {self.namespace}/{self.name}" for name in sorted(changed)]
+
+
+def rules_target(setting: str) -> RulesTarget:
+    """The target a ``SANTELAKE_POLICY_TARGET`` value names (checked by the settings model)."""
+    kind, _, where = setting.partition(":")
+    if kind == POLICY_TARGET_FILE:
+        return FolderTarget(Path(where))
+    if kind == POLICY_TARGET_CONFIGMAP:
+        namespace, _, name = where.partition("/")
+        return ConfigMapTarget(namespace, name)
+    raise ConfigError(f"unknown policy target {setting!r}")
+
+
+def keycloak_admin(url: str, user: str, password: str, ca_file: Path | str) -> Any:
+    """Keycloak's admin API for the santelake realm, as an administrator of the master realm."""
+    from keycloak import KeycloakAdmin
+
+    return KeycloakAdmin(server_url=url + "/", username=user, password=password, realm_name=REALM,
+                         user_realm_name="master", verify=str(ca_file), timeout=int(API_TIMEOUT))
+
+
+def apply(settings: PlatformSettings, compiled: Compiled, *, keycloak: bool = True) -> list[str]:
+    """Trino's rules and groups to the policy target, then Keycloak's groups; returns what changed."""
+    changes = rules_target(settings.policy_target).put({RULES_FILE: compiled.rules_json,
+                                                        GROUP_FILE: compiled.group_file})
+    if keycloak:
+        admin = keycloak_admin(settings.keycloak_url, settings.keycloak_admin_user,
+                               settings.secret("keycloak_admin_password_file"), settings.ca_file)
+        changes += sync_groups(admin, compiled)
+    return changes
+
+
+def apply_today(settings: PlatformSettings) -> list[str]:
+    """Compile the installation's policies for today and apply them (the daily DAG's task)."""
+    return apply(settings, build(settings.policies_dir, settings.schemas_dir).compiled)

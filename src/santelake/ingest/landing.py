@@ -1,0 +1,217 @@
+"""The landing bucket: where source extracts arrive, wait, and leave once loaded or rejected.
+
+An extract lands as the object ``incoming/<source>/<file name>`` (``santelake land``, or any
+S3 client with the ingest account's keys). An S3 object appears whole or not at all, so a
+half-uploaded extract is never seen. The ingestion DAG (``ingest.dag``) finds the waiting
+objects every 30 s and loads them in the sources' load order; then each object leaves ``incoming/``:
+
+- loaded (published, or found already loaded): deleted at once, or moved to
+  ``loaded/<source>/`` and deleted after ``landing_keep_loaded_days``. Raw extracts hold
+  NIRs and names; once the lake holds their pseudonymised rows they are only a risk, so by
+  default nothing of them is kept. The load's record in ``ops.ingested_files`` stays.
+- rejected (a structural fault, too many bad rows, failed expectations, an unknown source):
+  moved to ``rejected/<source>/`` with the reason in the object's metadata, for the data
+  engineer to read (``santelake landing status``), and deleted after
+  ``landing_keep_rejected_days``.
+
+A file is loaded at most once whatever happens: the lake records each file's SHA-256
+(``ingest.load``), so an object loaded before a crash and still waiting is found loaded on
+the next run and only moved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote, unquote
+
+from santelake.errors import ConfigError
+from santelake.ingest import runner
+from santelake.ingest.errors import FileRejectedError, SourceFileError
+from santelake.ingest.load import PUBLISHED, LoadResult
+from santelake.lake.storage import ingest_client
+from santelake.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+
+INCOMING = "incoming"
+LOADED = "loaded"
+REJECTED = "rejected"
+STATES = (INCOMING, LOADED, REJECTED)
+# User metadata of a rejected object: why (URL-quoted: S3 metadata is ASCII).
+REASON_KEY = "santelake-reason"
+MAX_REASON = 1500
+# S3's limit of a single copy; a larger object is copied in parts.
+SINGLE_COPY_BYTES = 5 << 30
+
+
+@dataclass(frozen=True)
+class LandedObject:
+    key: str
+    size: int
+    modified: dt.datetime
+    reason: str = ""
+
+    @property
+    def state(self) -> str:
+        return self.key.split("/", 1)[0]
+
+    @property
+    def source(self) -> str:
+        """The source folder the object is in ('' for an object outside any)."""
+        parts = PurePosixPath(self.key).parts
+        return parts[1] if len(parts) == 3 else ""
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.key).name
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one landed object."""
+
+    key: str
+    source: str
+    status: str  # published, already-published, rejected
+    message: str
+    result: LoadResult | None = None
+
+
+def incoming_key(source: str, name: str) -> str:
+    if not source or "/" in source or not name or "/" in name or name.startswith("."):
+        raise ConfigError(f"cannot land {name!r} for {source!r}: a source and a file name, neither with a '/'")
+    return f"{INCOMING}/{source}/{name}"
+
+
+class Landing:
+    """The landing bucket through one S3 client."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    @classmethod
+    def of(cls, settings: PlatformSettings) -> Landing:
+        return cls(ingest_client(settings), settings.landing_bucket)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def land(self, source: str, path: Path, name: str | None = None) -> str:
+        """Upload ``path`` as a waiting extract of ``source``; returns its key."""
+        if path.is_symlink() or not path.is_file():
+            raise ConfigError(f"{path}: not a regular file; only regular files are landed")
+        key = incoming_key(source, name or path.name)
+        self.client.fput_object(self.bucket, key, str(path))
+        return key
+
+    def objects(self, state: str) -> list[LandedObject]:
+        """The objects in one state, by key; a rejected one carries its reason."""
+        found = []
+        for item in self.client.list_objects(self.bucket, prefix=f"{state}/", recursive=True):
+            reason = ""
+            if state == REJECTED:
+                stat = self.client.stat_object(self.bucket, item.object_name)
+                reason = unquote((stat.metadata or {}).get(f"x-amz-meta-{REASON_KEY}", ""))
+            found.append(LandedObject(item.object_name, item.size, item.last_modified, reason))
+        return sorted(found, key=lambda o: o.key)
+
+    def waiting(self, order: Sequence[str]) -> list[LandedObject]:
+        """Waiting objects, source by source in ``order``, then those of no known source."""
+        rank = {source: index for index, source in enumerate(order)}
+        return sorted(self.objects(INCOMING), key=lambda o: (rank.get(o.source, len(rank)), o.modified, o.key))
+
+    def fetch(self, obj: LandedObject, folder: Path) -> Path:
+        """Download ``obj`` into ``folder`` under its own name."""
+        path = folder / obj.name
+        self.client.fget_object(self.bucket, obj.key, str(path))
+        return path
+
+    def _move(self, obj: LandedObject, state: str, metadata: dict[str, str] | None = None) -> None:
+        from minio.commonconfig import REPLACE, ComposeSource, CopySource
+
+        target = f"{state}/{obj.source or '_'}/{obj.name}"
+        if obj.size > SINGLE_COPY_BYTES:
+            self.client.compose_object(self.bucket, target, [ComposeSource(self.bucket, obj.key)], metadata=metadata)
+        else:
+            self.client.copy_object(self.bucket, target, CopySource(self.bucket, obj.key), metadata=metadata,
+                                    metadata_directive=REPLACE if metadata else None)
+        self.client.remove_object(self.bucket, obj.key)
+
+    def loaded(self, obj: LandedObject, keep_days: int) -> None:
+        if keep_days:
+            self._move(obj, LOADED)
+        else:
+            self.client.remove_object(self.bucket, obj.key)
+
+    def rejected(self, obj: LandedObject, reason: str) -> None:
+        self._move(obj, REJECTED, {REASON_KEY: quote(reason[:MAX_REASON])})
+
+    def sweep(self, now: dt.datetime, keep_loaded_days: int, keep_rejected_days: int) -> list[str]:
+        """Delete the loaded and rejected objects older than their retention; returns their keys."""
+        deleted = []
+        for state, days in ((LOADED, keep_loaded_days), (REJECTED, keep_rejected_days)):
+            for item in self.client.list_objects(self.bucket, prefix=f"{state}/", recursive=True):
+                if now - item.last_modified >= dt.timedelta(days=days):
+                    self.client.remove_object(self.bucket, item.object_name)
+                    deleted.append(item.object_name)
+        return deleted
+
+
+def load_waiting(settings: PlatformSettings, report: Callable[[Outcome], None] = lambda _: None) -> list[Outcome]:
+    """Load every waiting extract, in load order; each leaves ``incoming/`` loaded or rejected.
+
+    A fault of the file rejects it and the run goes on; a fault of the platform (storage,
+    catalog) raises, leaving the object waiting for the next run.
+    """
+    landing = Landing.of(settings)
+    declared = runner.schemas(settings.schemas_dir)
+    sources = {s.name: s for s in runner.sources(declared)}
+    waiting = landing.waiting(list(sources))
+    if not waiting:
+        return []
+    spill = settings.work_dir / "spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    loader = runner.loader(settings, spill_dir=spill)
+    outcomes = []
+    for obj in waiting:
+        outcome = _load_one(settings, landing, loader, sources, obj)
+        outcomes.append(outcome)
+        report(outcome)
+    return outcomes
+
+
+def _load_one(settings: PlatformSettings, landing: Landing, loader: Any, sources: dict[str, Any],
+              obj: LandedObject) -> Outcome:
+    uri = landing.uri(obj.key)
+    if obj.source not in sources:
+        reason = (f"{uri}: no source named {obj.source!r}; extracts land as {INCOMING}/<source>/<file>, "
+                  f"with <source> one of {', '.join(sources)}")
+        landing.rejected(obj, reason)
+        return Outcome(obj.key, obj.source, "rejected", reason)
+    declared = sources[obj.source]
+    scratch = Path(tempfile.mkdtemp(prefix="landed-", dir=settings.work_dir))
+    try:
+        path = landing.fetch(obj, scratch)
+        try:
+            result = loader.load(declared.full_name, path)
+        except (FileRejectedError, SourceFileError) as exc:
+            reason = str(exc).replace(str(path), uri)
+            landing.rejected(obj, reason)
+            return Outcome(obj.key, obj.source, "rejected", reason)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if result.status == "already-rejected":
+        landing.rejected(obj, f"{uri}: {result.message}")
+        return Outcome(obj.key, obj.source, "rejected", result.message, result)
+    landing.loaded(obj, settings.landing_keep_loaded_days)
+    message = (f"{uri}: {result.rows_published:,} rows published, {result.rows_quarantined:,} quarantined"
+               if result.status == PUBLISHED else f"{uri}: {result.message}")
+    return Outcome(obj.key, obj.source, result.status, message, result)

@@ -1,0 +1,68 @@
+"""Airflow's configuration, as the environment of its processes: one generator for the local
+runtime and the chart.
+
+Airflow reads ``AIRFLOW__<SECTION>__<KEY>`` variables. ``environment`` gives every one that
+santelake sets; what differs between installations (paths, addresses, the database) comes
+in through ``AirflowParams``, and the chart's parameters are ``$(VAR)`` references that
+Kubernetes expands from variables its templates set first. Airflow's own secrets (``SECRETS``)
+are never in the generated file: the local runtime passes its generated ones, the chart
+takes them from the operator's Secret. A test holds the two outputs to differ only where a
+deployment must (``tests/unit/helm/test_parity.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Airflow's secrets: variable -> key in the chart's Secret (secrets.airflow) and name in the local secret store.
+SECRETS = {
+    "AIRFLOW__CORE__FERNET_KEY": "fernet-key",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret",
+    "AIRFLOW__API__SECRET_KEY": "api-secret-key",
+}
+# The one operator account of the simple auth manager; its password is in the passwords file.
+ADMIN_USER = "admin"
+
+
+@dataclass(frozen=True)
+class AirflowParams:
+    home: str
+    dags_folder: str
+    api_host: str  # where the API server binds
+    api_port: int
+    api_url: str  # https://host:port, where tasks and operators reach it
+    tls_cert: str
+    tls_key: str
+    ca_file: str
+    log_folder: str
+    database_url: str  # SQLAlchemy URL of Airflow's database, TLS verified
+    passwords_file: str  # the simple auth manager's {"admin": "<password>"}
+    parallelism: int = 4
+
+
+def environment(p: AirflowParams) -> dict[str, str]:
+    """Every Airflow setting santelake makes, secrets excepted, by variable."""
+    return {
+        "AIRFLOW_HOME": p.home,
+        "AIRFLOW__CORE__DAGS_FOLDER": p.dags_folder,
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(p.parallelism),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{p.api_url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": p.passwords_file,
+        # psycopg 3 serves both Airflow's sync and async engines, with libpq's TLS options.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": p.database_url,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": p.database_url,
+        "AIRFLOW__API__HOST": p.api_host,
+        "AIRFLOW__API__PORT": str(p.api_port),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__BASE_URL": p.api_url,
+        "AIRFLOW__API__SSL_CERT": p.tls_cert,
+        "AIRFLOW__API__SSL_KEY": p.tls_key,
+        "AIRFLOW__API__SSL_CA_FILE": p.ca_file,
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": p.log_folder,
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "GX_ANALYTICS_ENABLED": "false",
+    }
