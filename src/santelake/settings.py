@@ -8,7 +8,7 @@ are never values in the environment: each is a file (``..._FILE``), a mounted Se
 cluster and a 0600 file of the state folder locally.
 
 The Helm chart sets these variables in the Airflow pods; the local runtime builds the same
-model from its state folder (``santelake.runtime.layout.Layout.platform``) and hands it to its
+model from its state folder (``santelake.runtime.platform.platform_settings``) and hands it to its
 Airflow processes as the same variables (``as_environment``). Code that reads this model
 reads nothing else: no local state, no generated secret or CA, no ``localhost``.
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from santelake.errors import ConfigError, ServiceError
+from santelake.files import write_atomically
 from santelake.names import REALM
 from santelake.policy.build import build
 from santelake.policy.compile import Compiled
@@ -32,17 +33,6 @@ from santelake.settings import POLICY_TARGET_CONFIGMAP, POLICY_TARGET_FILE, Plat
 # Where a pod finds its service account (Kubernetes' documented in-cluster paths).
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 API_TIMEOUT = 30.0
-
-
-def write_atomically(path: Path, content: str) -> bool:
-    """Write ``content`` unless the file already holds it; True if it changed."""
-    if path.exists() and path.read_text() == content:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(content)
-    tmp.replace(path)
-    return True
 
 
 class RulesTarget(Protocol):

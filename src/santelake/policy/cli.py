@@ -45,7 +45,7 @@ def _build(args: argparse.Namespace) -> Any:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from santelake.access.enforce import write_atomically
+    from santelake.files import write_atomically
 
     compiled = _build(args).compiled
     out = Path(args.out)

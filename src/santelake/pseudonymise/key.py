@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from santelake.errors import ConfigError
+from santelake.files import write_private
 
 KEY_ENV = "SANTELAKE_PSEUDONYM_KEY"
 KEY_FILE_ENV = "SANTELAKE_PSEUDONYM_KEY_FILE"
@@ -109,8 +110,6 @@ def load_key_chain(path: Path | None = None, env: Mapping[str, str] | None = Non
 
 def write_key_chain(path: Path, keys: Sequence[bytes]) -> None:
     """Replace the file at ``path`` with ``keys`` as a chain (hex, one a line, oldest first), durably."""
-    from santelake.runtime.secrets import write_private
-
     write_private(path, "".join(key.hex() + "\n" for key in keys))
     # Pseudonyms are about to depend on the new key: it must survive a crash.
     for synced in (path, path.parent):

@@ -34,6 +34,7 @@ from santelake.names import (
     TRINO_AUDIENCE,
     WAREHOUSE_BUCKET,
 )
+from santelake.policy.build import build
 from santelake.policy.compile import Compiled
 from santelake.render import airflow, bootstrap, keycloak, smoketest, trino
 from santelake.runtime.artifacts import find_go
@@ -128,8 +129,6 @@ def compiled_policy(day: dt.date) -> Compiled:
     A project outside its dates has no members, so the output depends on the day; the day is
     recorded in contract.json, so a commit's generated files are the same whenever they are checked.
     """
-    from santelake.policy.build import build
-
     return build(day=day).compiled
 
 

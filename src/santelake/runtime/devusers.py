@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import secrets
 
+from santelake.files import write_private
 from santelake.runtime.layout import Layout
-from santelake.runtime.secrets import write_private
 
 # alice: researcher on an active project; bob: only on an ended one, so granted nothing;
 # dana: data engineer; chloe: compliance officer; pat: platform admin (policies/).

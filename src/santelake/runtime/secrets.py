@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from santelake.errors import ConfigError
+from santelake.files import write_private
 
 
 def env_name(name: str) -> str:
@@ -73,14 +74,3 @@ def _require(value: str, origin: str) -> str:
     if not value:
         raise ConfigError(f"{origin}: secret is empty; give it a value or remove it to have one generated")
     return value
-
-
-def write_private(path: Path, content: str | bytes) -> None:
-    """Write a file only its owner can read, creating its directory 0700."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from santelake.runtime.secrets import write_private
+from santelake.files import write_private
 
 CA_DAYS = 3650
 SERVER_DAYS = 825

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from santelake.ingest import runner
 from santelake.ingest.load import Loader
 
-SOURCES = {"beneficiaries": "beneficiaries.csv", "hospital_stays": "hospital_stays.csv",
-           "outpatient_claims": "outpatient_claims.csv", "pharmacy_dispensations": "pharmacy_dispensations.parquet",
-           "gp_consultations": "gp_consultations.parquet"}
+# Every source, in load order, by the file name the synthetic generator writes.
+SOURCES = {s.name: s.source.file for s in runner.sources() if s.source is not None}
 
 
 def test_ops_history_is_trimmed_and_every_record_and_quarantined_row_stays(

@@ -6,13 +6,14 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from santelake.ingest import runner
 from santelake.ingest.load import Loader
 from santelake.pseudonymise import KEY_ID_PROPERTY, Pseudonymiser
 from santelake.pseudonymise.key import chain_id_of, load_key_chain, write_key_chain
 from santelake.pseudonymise.rekey import ALREADY, REKEYED, forget_history, rekey
 
-SOURCES = {"beneficiaries": "beneficiaries.csv", "hospital_stays": "hospital_stays.csv",
-           "outpatient_claims": "outpatient_claims.csv", "pharmacy_dispensations": "pharmacy_dispensations.parquet"}
+# Every source, in load order, by the file name the synthetic generator writes.
+SOURCES = {s.name: s.source.file for s in runner.sources() if s.source is not None}
 
 
 def _persons(loader: Loader, name: str) -> list[str]:

@@ -17,6 +17,7 @@ from santelake.access.enforce import keycloak_admin
 from santelake.errors import ServiceError
 from santelake.names import REALM, TRINO_AUDIENCE
 from santelake.policy.compile import Compiled
+from santelake.policy.keycloak import sync_groups
 from santelake.render.keycloak import realm_json
 from santelake.runtime import devusers
 from santelake.runtime.artifacts import KEYCLOAK, fetch_maven
@@ -110,8 +111,6 @@ class Keycloak(Service):
                               self.layout.tls.ca_cert)
 
     def after_start(self) -> None:
-        from santelake.policy.keycloak import sync_groups
-
         admin = self.admin()
         for user, password in devusers.passwords(self.layout).items():
             user_id = admin.get_user_id(user)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from santelake.files import write_private
 from santelake.lake.storage import s3_client
 from santelake.names import BUCKETS, LANDING_BUCKET, WAREHOUSE_BUCKET
 from santelake.runtime.artifacts import build_minio, minio_binary
 from santelake.runtime.process import ProcessSpec
-from santelake.runtime.secrets import write_private
 from santelake.runtime.services.base import Health, Service
 
 ROOT_USER = "santelake-root"

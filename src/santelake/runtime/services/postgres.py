@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from santelake.errors import PrerequisiteError
+from santelake.files import write_private
 from santelake.names import DATABASES
 from santelake.runtime.process import ProcessSpec, run_checked
-from santelake.runtime.secrets import write_private
 from santelake.runtime.services.base import Health, Service
 
 SUPERUSER = "postgres"
