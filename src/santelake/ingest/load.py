@@ -286,7 +286,7 @@ class Loader:
             return result
         persons = self.known_persons() if declared.name != "beneficiaries" else None
         keys = declared.identifier_fields or tuple(c.name for c in declared.lake_columns)
-        bloom_bytes = dedupe_bytes(path.stat().st_size, self.dedupe_cap)
+        bloom_bytes = dedupe_bytes(source.content_bytes(path), self.dedupe_cap)
         with DuplicateFinder.spilling(keys, self.spill_dir, bloom_bytes) as finder, \
                 Quarantine(self.spill_dir, self.quarantine_memory_rows) as quarantine:
             return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons, finder,

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from santelake.ingest import runner
 from santelake.ingest.errors import FileRejectedError, SourceFileError
 from santelake.ingest.load import Loader
 
@@ -34,9 +35,7 @@ def _copy(extracts: Path, tmp_path: Path, name: str) -> Path:
 
 def test_every_source_loads_and_a_reload_is_a_no_op(scratch: tuple[Loader, str], extracts: Path) -> None:
     loader, _ = scratch
-    files = {"beneficiaries": "beneficiaries.csv", "hospital_stays": "hospital_stays.csv",
-             "outpatient_claims": "outpatient_claims.csv", "pharmacy_dispensations": "pharmacy_dispensations.parquet",
-             "gp_consultations": "gp_consultations.parquet"}
+    files = {s.name: s.source.file for s in runner.sources() if s.source is not None}
     assert not loader.is_recorded("snds.beneficiaries", extracts / "beneficiaries.csv")
     published = {}
     for source, name in files.items():
@@ -99,8 +98,8 @@ def _structural_fault(path: Path, kind: str, extracts: Path) -> None:
 FAULTS = {
     "wrong delimiter": "wrong delimiter",
     "missing column": "missing column",
-    "unexpected column": "unexpected column",
-    "truncated file": "columns",
+    "unexpected column": "undeclared column",
+    "truncated file": "a row has 1 column",
     "empty file": "empty",
     "header only": "no rows",
     "invalid bytes": "not valid utf-8",
@@ -249,3 +248,21 @@ def test_a_quarantine_past_its_memory_budget_spills_and_keeps_every_row(
     assert len(set(quarantine["raw_reference"].to_pylist())) == bad
     assert list(spill.iterdir()) == []
     assert _rows(loader, "snds.hospital_stays") == 0
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_compressed_extracts_with_a_byte_order_mark_load_as_the_plain_ones(
+        scratch: tuple[Loader, str], extracts: Path, tmp_path: Path, codec: str) -> None:
+    loader, _ = scratch
+    # Declared latin-1, delivered re-saved as UTF-8 with a byte-order mark, CRLF, compressed.
+    plain = (extracts / "beneficiaries.csv").read_bytes().decode("latin-1").encode("utf-8")
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, codec) as stream:
+        stream.write(b"\xef\xbb\xbf" + plain.replace(b"\n", b"\r\n"))
+    wrapped = tmp_path / "beneficiaries.csv"  # named as delivered: the first bytes say what it is
+    wrapped.write_bytes(sink.getvalue().to_pybytes())
+
+    result = loader.load("snds.beneficiaries", wrapped)
+    assert (result.status, result.rows_published, result.rows_quarantined) == ("published", 300, 0)
+    table = loader.catalog.load_table(loader.schemas["snds.beneficiaries"].identifier)
+    assert table.scan().count() == 300

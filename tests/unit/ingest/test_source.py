@@ -104,8 +104,9 @@ def test_a_structural_fault_after_a_bad_value_is_still_reported(
     with pytest.raises(source.SourceFileError) as caught:
         list(source.csv_batches(path, claims))
 
-    # Arrow's streaming reader gives the row's text, not its number: the message quotes it.
-    assert "number of columns" in str(caught.value) and "1800;163026391167374" in str(caught.value)
+    # Arrow's streaming reader gives the row's text, not its number; the message never quotes it (a NIR).
+    assert "a row has 7 column(s) where the header has 8" in str(caught.value)
+    assert "163026391167374" not in str(caught.value) and "1800" not in str(caught.value)
 
 
 def test_read_ahead_keeps_order_and_raises_where_the_error_came() -> None:
@@ -135,3 +136,81 @@ def test_read_ahead_stops_its_thread_when_the_consumer_stops() -> None:
             break
     assert not [t for t in threading.enumerate() if t.name == "load-read"], "the reader thread is gone"
     assert len(produced) <= 3 + 2 + 2, "it read at most its depth ahead"
+
+
+def _claims_bytes(rows: int = 3) -> bytes:
+    lines = [HEADER] + [";".join((GOOD | {"FLX_ID": str(i)})[name] for name in HEADER.split(";")) for i in range(rows)]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+@pytest.mark.parametrize("wrap", ["plain", "bom", "gzip", "zstd", "gzip+bom"])
+def test_extracts_load_as_delivered_whatever_their_wrapping(tmp_path: Path, claims: TableSchema, wrap: str) -> None:
+    data = _claims_bytes()
+    if "bom" in wrap:
+        data = b"\xef\xbb\xbf" + data
+    if wrap.startswith(("gzip", "zstd")):
+        data = _compressed(data, wrap.split("+")[0])
+    path = tmp_path / "claims.csv"  # the name says .csv whatever the content: the first bytes decide
+    path.write_bytes(data)
+    batches = list(source.csv_batches(path, claims))
+    assert sum(b.num_rows for b in batches) == 3
+    assert batches[0].schema.names == HEADER.split(";")
+    assert batches[0].column("FLX_ID").to_pylist() == ["0", "1", "2"]
+
+
+def _compressed(data: bytes, codec: str) -> bytes:
+    """A real gzip or zstd file of ``data``, as gzip(1) or zstd(1) would write it."""
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, codec) as stream:
+        stream.write(data)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def test_a_byte_order_mark_makes_a_latin1_declared_file_utf8(tmp_path: Path) -> None:
+    beneficiaries = runner.schemas()["snds.beneficiaries"]
+    header = ";".join(beneficiaries.raw_columns)
+    row = ";".join({"BEN_NOM": "Ch\u00e9rif", "BEN_PRENOM": "L\u00e9a"}.get(c, "1") for c in beneficiaries.raw_columns)
+    path = tmp_path / "beneficiaries.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{header}\n{row}\n".encode())
+    [batch] = list(source.csv_batches(path, beneficiaries, typed=False))
+    assert batch.schema.names == list(beneficiaries.raw_columns)
+    assert batch.column("BEN_NOM").to_pylist() == ["Ch\u00e9rif"]  # read as UTF-8, not as latin-1
+
+
+def test_the_wrong_format_is_named_not_quoted(tmp_path: Path, claims: TableSchema) -> None:
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "claims.csv"
+    pq.write_table(pa.table({"FLX_ID": ["1"]}), parquet)
+    with pytest.raises(source.SourceFileError, match="this is a Parquet file, but the source is declared as CSV"):
+        list(source.csv_batches(parquet, claims))
+    gp = runner.schemas()["snds.gp_consultations"]
+    compressed = tmp_path / "gp.parquet"
+    compressed.write_bytes(_compressed(parquet.read_bytes(), "gzip"))
+    with pytest.raises(source.SourceFileError, match="a gzip-compressed Parquet file"):
+        list(source.parquet_batches(compressed, gp))
+
+
+def test_no_message_quotes_the_files_content(tmp_path: Path, claims: TableSchema) -> None:
+    passwd = tmp_path / "claims.csv"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+    with pytest.raises(source.SourceFileError) as caught:
+        list(source.csv_batches(passwd, claims))
+    assert "root" not in str(caught.value).replace(str(tmp_path), "") and "expected 8 separated by ';'" in str(
+        caught.value)
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(HEADER.replace("BEN_NIR", "163026391167374") + "\n" + ";".join(GOOD.values()) + "\n")
+    with pytest.raises(source.SourceFileError) as caught:
+        list(source.csv_batches(renamed, claims))
+    message = str(caught.value)
+    assert "missing column(s) BEN_NIR; 1 undeclared column(s), at header position(s) 2" in message
+    assert "163026391167374" not in message
+
+
+def test_a_link_is_never_followed(tmp_path: Path, claims: TableSchema) -> None:
+    link = tmp_path / "outpatient_claims.csv"
+    link.symlink_to("/etc/passwd")
+    with pytest.raises(source.SourceFileError, match="not a regular file") as caught:
+        list(source.batches(link, claims))
+    assert "root" not in str(caught.value).replace(str(tmp_path), "")
+
