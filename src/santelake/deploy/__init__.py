@@ -1,0 +1,1 @@
+"""What installing the chart takes beyond the chart itself: the Secrets it names."""
