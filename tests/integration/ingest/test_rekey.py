@@ -12,8 +12,10 @@ from santelake.pseudonymise import KEY_ID_PROPERTY, Pseudonymiser
 from santelake.pseudonymise.key import chain_id_of, load_key_chain, write_key_chain
 from santelake.pseudonymise.rekey import ALREADY, REKEYED, forget_history, rekey
 
-# Every source, in load order, by the file name the synthetic generator writes.
-SOURCES = {s.name: s.source.file for s in runner.sources() if s.source is not None}
+# Every source but one, in load order, by the file name the generator writes: gp_consultations
+# is loaded after the re-keying, to show a late file links to the re-keyed rows.
+LATE = "gp_consultations"
+SOURCES = {s.name: s.source.file for s in runner.sources() if s.source is not None and s.name != LATE}
 
 
 def _persons(loader: Loader, name: str) -> list[str]:
@@ -52,9 +54,9 @@ def test_rekey_changes_every_pseudonym_keeps_links_and_a_rerun_is_a_no_op(
     # A file loaded after re-keying, with the installation's chain, links to the old rows.
     chained = Loader(base.catalog, Pseudonymiser.from_chain(load_key_chain(chain_file, env={})), base.schemas,
                      flush_rows=200, gx_dir=tmp_path / "gx")
-    late = chained.load("snds.gp_consultations", extracts / "gp_consultations.parquet")
+    late = chained.load(f"snds.{LATE}", extracts / f"{LATE}.parquet")
     assert late.status == "published" and late.rows_quarantined == 0
-    assert set(_persons(chained, "snds.gp_consultations")) <= persons
+    assert set(_persons(chained, f"snds.{LATE}")) <= persons
 
     snapshots = _snapshot_counts(base)
     again = rekey(base.catalog, base.schemas, load_key_chain(chain_file, env={}), new_key,
