@@ -13,7 +13,7 @@ import yaml
 from santelake.render.helm import CHART_DIR, helm_binary
 
 KUBE_VERSION = "1.33.0"
-SCENARIOS = ("minimal", "production", "seaweedfs", "workers", "tls", "helmtest")
+SCENARIOS = ("minimal", "production", "seaweedfs", "workers", "tls", "helmtest", "cluster")
 
 
 def scenario_file(name: str) -> Path:
