@@ -12,12 +12,17 @@ import yaml
 
 from santelake.errors import PrerequisiteError, ServiceError
 
+# The Kubernetes version names are rendered for: the one infra/cluster runs and the tests validate.
+KUBE_VERSION = "1.33.0"
+
 
 def services(values_files: list[Path], release: str, namespace: str) -> list[str]:
     """The Service names the chart makes with these values (the certificate must name each)."""
     from santelake.render.helm import CHART_DIR, helm_binary
 
-    args = [str(helm_binary()), "template", release, str(CHART_DIR), "--namespace", namespace]
+    # helm template assumes Kubernetes 1.20 without a cluster; the chart needs 1.29 or later.
+    args = [str(helm_binary()), "template", release, str(CHART_DIR), "--namespace", namespace,
+            "--kube-version", KUBE_VERSION]
     for path in values_files:
         args += ["-f", str(path)]
     result = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
