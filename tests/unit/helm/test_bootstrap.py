@@ -34,13 +34,16 @@ def _container(rendered: Rendered) -> dict[str, Any]:
     return containers[0]
 
 
-def test_the_job_is_a_hook_run_before_the_airflow_migration(render: Render) -> None:
+def test_the_job_is_a_hook_and_the_airflow_migration_is_not(render: Render) -> None:
     rendered = render("minimal")
     annotations = _job(rendered)["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "post-install,pre-upgrade"
-    migrate = rendered.named("Job", "-airflow-migrate")["metadata"]["annotations"]
-    assert int(annotations["helm.sh/hook-weight"]) < int(migrate.get("helm.sh/hook-weight", "0"))
     assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+    # The Airflow pods wait for the migration: as a post-install hook it would run only after
+    # helm install --wait saw them ready, which they never are without it.
+    migrate = rendered.named("Job", "-airflow-migrate-1")
+    assert "helm.sh/hook" not in migrate["metadata"].get("annotations", {})
+    assert migrate["spec"]["ttlSecondsAfterFinished"] > 0
 
 
 def test_the_job_calls_the_package_command(render: Render) -> None:
