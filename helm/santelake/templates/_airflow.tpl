@@ -51,7 +51,7 @@
 - {name: work, mountPath: {{ $c.platform.workDir }}}
 - {name: tmp, mountPath: /tmp}
 - {name: tls, mountPath: {{ $c.airflow.tlsDir }}, readOnly: true}
-- {name: airflow-passwords, mountPath: {{ dir $c.airflow.passwordsFile }}, readOnly: true}
+- {name: airflow-passwords, mountPath: {{ dir $c.airflow.passwordsSecretFile }}, readOnly: true}
 - {name: platform-secrets, mountPath: {{ $c.platform.secretsDir }}, readOnly: true}
 {{- end -}}
 
@@ -68,7 +68,7 @@
   secret:
     secretName: {{ include "santelake.requiredSecret" (list . "secrets.airflow" "keys fernet-key, jwt-secret, api-secret-key and passwords.json") }}
     defaultMode: 0440
-    items: [{key: passwords.json, path: {{ base $c.airflow.passwordsFile }}}]
+    items: [{key: passwords.json, path: {{ base $c.airflow.passwordsSecretFile }}}]
 - name: platform-secrets
   projected:
     defaultMode: 0440

@@ -70,7 +70,10 @@ IMAGE_POLICIES_DIR = "/opt/santelake/policies"
 AIRFLOW_HOME = "/opt/airflow"
 AIRFLOW_PORT = 8080
 AIRFLOW_TLS = "/var/run/santelake/tls"
-AIRFLOW_PASSWORDS_FILE = "/var/run/santelake/airflow/passwords.json"
+# Airflow's simple auth manager opens its passwords file for writing: the API server's init
+# container copies the Secret's (read-only) into the writable home.
+AIRFLOW_PASSWORDS_SECRET_FILE = "/var/run/santelake/airflow/passwords.json"
+AIRFLOW_PASSWORDS_FILE = f"{AIRFLOW_HOME}/passwords.json"
 # The platform settings' secrets, one file each, mounted from the operator's Secrets.
 PLATFORM_SECRETS = "/var/run/santelake/platform"
 PLATFORM_WORK_DIR = f"{AIRFLOW_HOME}/work"
@@ -248,6 +251,7 @@ def contract(policy_day: dt.date) -> dict[str, Any]:
                       "client": keycloak.SMOKE_TEST_CLIENT},
         "airflow": {
             "home": AIRFLOW_HOME, "port": AIRFLOW_PORT, "tlsDir": AIRFLOW_TLS, "passwordsFile": AIRFLOW_PASSWORDS_FILE,
+            "passwordsSecretFile": AIRFLOW_PASSWORDS_SECRET_FILE,
             "secrets": airflow.SECRETS,
             "env": {"apiUrl": ENV_AIRFLOW_API_URL, "databaseUrl": ENV_AIRFLOW_DATABASE_URL,
                     "dagsFolder": ENV_AIRFLOW_DAGS_FOLDER},

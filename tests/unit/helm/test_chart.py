@@ -98,11 +98,11 @@ def test_researchers_reach_only_trino_and_keycloak_https(render: Render) -> None
                        for rule in p["spec"].get("ingress", []) if researcher in rule.get("from", [])
                        for port in rule["ports"])
     assert reachable == [("santelake-keycloak", 8443), ("santelake-trino-coordinator", 8443)]
-    # Trino's internal port answers Trino's nodes only.
+    # Trino's internal port answers Trino's nodes only (the coordinator announces itself to its own discovery).
     coordinator = rendered.named("NetworkPolicy", "-trino-coordinator")
     internal = [r for r in coordinator["spec"]["ingress"] if r["ports"] == [{"protocol": "TCP", "port": 8080}]]
     assert [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in internal[0]["from"]] == [
-        "trino-worker"]
+        "trino-worker", "trino-coordinator"]
 
 
 SECRET_KEY = re.compile(r"(password|secret|access-key|secret-key)", re.IGNORECASE)
