@@ -19,7 +19,8 @@ from tests.cluster.conftest import NAMESPACE, RELEASE, Cluster, _timed
 
 pytestmark = pytest.mark.cluster
 
-NAME = f"{RELEASE}-santelake"
+# Objects are named <release>-santelake-<part>, or santelake-<part> when the release is called santelake.
+NAME = RELEASE if "santelake" in RELEASE else f"{RELEASE}-santelake"
 
 
 def _ca(release: Cluster, tmp_path: Path) -> Path:
@@ -131,6 +132,10 @@ def test_the_daily_policy_apply_patches_the_policy_configmap(release: Cluster) -
         time.sleep(5)
     print(f"\n[cluster] policy ConfigMap patched back by the scheduler in {time.monotonic() - started:.0f} s")
     # The scheduler may do exactly that: nothing else in the namespace.
-    denied = release.run("auth", "can-i", "delete", "configmap", configmap,
-                         f"--as=system:serviceaccount:{NAMESPACE}:{NAME}-airflow", check=False)
-    assert denied.stdout.strip() == "no"
+    account = f"--as=system:serviceaccount:{NAMESPACE}:{NAME}-airflow"
+    for verb, resource, allowed in (("patch", f"configmap/{configmap}", "yes"),
+                                    ("delete", f"configmap/{configmap}", "no"),
+                                    ("patch", f"configmap/{NAME}-trino-coordinator", "no"),
+                                    ("get", "secrets", "no")):
+        answer = release.run("auth", "can-i", verb, resource, account, check=False).stdout.strip()
+        assert answer == allowed, (verb, resource, answer)
