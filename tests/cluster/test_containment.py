@@ -1,0 +1,64 @@
+"""The release's NetworkPolicies are enforced, not just accepted: a pod outside the allowed set
+cannot reach PostgreSQL, the object store or Trino's internal port, while an allowed one can."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.conftest import REGISTRY, RELEASE, Cluster
+
+pytestmark = pytest.mark.cluster
+
+NAME = RELEASE if "santelake" in RELEASE else f"{RELEASE}-santelake"
+TARGETS = [(f"{NAME}-postgresql", 5432), (f"{NAME}-minio", 9000), (f"{NAME}-trino-internal", 8080)]
+
+
+def _busybox() -> str:
+    """The busybox image infra/cluster pushes for its own selftest."""
+    version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "busybox-static"], capture_output=True,
+                             text=True, check=True).stdout
+    tag = "".join(c if c.isalnum() or c in "_.-" else "-" for c in version.split(":")[-1])
+    return f"{REGISTRY}/busybox:{tag}"
+
+
+@pytest.fixture()
+def pod(release: Cluster) -> Iterator[object]:
+    made: list[str] = []
+
+    def start(labels: dict[str, str]) -> str:
+        name = f"probe-{uuid.uuid4().hex[:6]}"
+        release.run("run", name, f"--image={_busybox()}", "--restart=Never",
+                    f"--labels={','.join(f'{k}={v}' for k, v in labels.items())}", "--", "sleep", "600")
+        made.append(name)
+        release.run("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s", timeout=150)
+        return name
+
+    yield start
+    for name in made:
+        release.run("delete", "pod", name, "--wait=false", check=False)
+
+
+def _connects(release: Cluster, pod: str, host: str, port: int) -> bool:
+    # Three tries: a policy is not shown enforced by one failed connection. busybox's nc has no -z:
+    # it connects, reads nothing, and exits 0 only if the connection opened.
+    tries = [release.run("exec", pod, "--", "sh", "-c", f"nc -w 3 {host} {port} </dev/null", check=False,
+                         timeout=30) for _ in range(3)]
+    return any(t.returncode == 0 for t in tries)
+
+
+def test_a_pod_outside_the_allowed_set_reaches_nothing_it_is_not_granted(release: Cluster, pod: object) -> None:
+    outsider = pod({"app": "outsider"})  # type: ignore[operator]
+    for host, port in TARGETS:
+        assert not _connects(release, outsider, host, port), f"an unlisted pod reached {host}:{port}"
+
+
+def test_an_allowed_pod_does_connect_so_the_refusal_is_the_policy(release: Cluster, pod: object) -> None:
+    # Labelled as an Airflow pod of the release: its policies let it reach PostgreSQL and the store.
+    allowed = pod({"app.kubernetes.io/instance": RELEASE, "santelake.io/airflow": "true"})  # type: ignore[operator]
+    for host, port in TARGETS[:2]:
+        assert _connects(release, allowed, host, port), f"an Airflow pod could not reach {host}:{port}"
+    assert not _connects(release, allowed, *TARGETS[2]), "Trino's internal port answers Trino's nodes only"
