@@ -3,17 +3,20 @@ cannot reach PostgreSQL, the object store or Trino's internal port, while an all
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from santelake.config import load_settings
 from tests.cluster.conftest import REGISTRY, RELEASE, Cluster
 
 pytestmark = pytest.mark.cluster
 
 NAME = RELEASE if "santelake" in RELEASE else f"{RELEASE}-santelake"
+CONTAINERD = "unix:///run/santelake-cluster/containerd.sock"  # infra/cluster/lib.sh
 TARGETS = [(f"{NAME}-postgresql", 5432), (f"{NAME}-minio", 9000), (f"{NAME}-trino-internal", 8080)]
 
 
@@ -62,3 +65,24 @@ def test_an_allowed_pod_does_connect_so_the_refusal_is_the_policy(release: Clust
     for host, port in TARGETS[:2]:
         assert _connects(release, allowed, host, port), f"an Airflow pod could not reach {host}:{port}"
     assert not _connects(release, allowed, *TARGETS[2]), "Trino's internal port answers Trino's nodes only"
+
+
+def test_every_running_container_is_non_root_on_a_read_only_root(release: Cluster) -> None:
+    """As the container runtime runs them (its OCI spec), not only as the chart asks: images such as
+    MinIO's hold a single binary, with no shell to ask from inside."""
+    crictl = str(load_settings().cache_dir / "k8s" / "crictl-v1.34.0" / "crictl")
+    pods = release.json("get", "pods", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
+    checked = []
+    for item in pods:
+        for status in item["status"].get("containerStatuses", []):
+            if "running" not in status.get("state", {}):
+                continue  # finished Jobs
+            where = f"{item['metadata']['name']}/{status['name']}"
+            inspected = subprocess.run([crictl, "--runtime-endpoint", CONTAINERD, "inspect",
+                                        status["containerID"].split("://", 1)[1]],
+                                       capture_output=True, text=True, check=True, timeout=30)
+            spec = json.loads(inspected.stdout)["info"]["runtimeSpec"]
+            assert spec["process"]["user"]["uid"] > 0, f"{where} runs as root"
+            assert spec["root"].get("readonly") is True, f"{where}: root filesystem is writable"
+            checked.append(where)
+    assert len(checked) >= 10, checked  # Trino x3, Keycloak, PostgreSQL, MinIO, Airflow x4
