@@ -270,3 +270,14 @@ def test_the_scheduler_may_patch_the_policy_configmap_and_nothing_else(render: R
     env = {e["name"]: e.get("value") for e in scheduler["containers"][0]["env"]}
     assert env["SANTELAKE_POLICY_TARGET"] == f"configmap:lake/{policy}"
 
+
+
+def test_the_cluster_values_pull_exactly_what_infra_images_builds() -> None:
+    """`santelake images` with the cluster's values, and what infra/images pushes: the same list."""
+    import subprocess
+
+    built = subprocess.run(["bash", str(chart.CHART_DIR.parents[1] / "infra" / "images" / "list"), "127.0.0.1:5000"],
+                           capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    pulled = [image.reference for image in chart.images(chart.load_values(
+        chart.CHART_DIR, [chart.CHART_DIR / "ci" / "cluster-values.yaml"]))]
+    assert sorted(pulled) == sorted(built)
