@@ -19,7 +19,7 @@ at fault and what it expects, all at once.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -41,20 +41,23 @@ def _https_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def _file(value: Path) -> Path:
-    if not value.is_absolute():
-        raise ValueError("an absolute path")
-    if not value.is_file():
-        raise ValueError("the path of an existing file")
-    return value
+def host_port(url: str) -> str:
+    """``host:port`` of an https:// URL (443 when it names none), as S3 clients take an endpoint."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"{url!r} is not an https:// URL with a host")
+    return f"{parts.hostname}:{parts.port or 443}"
 
 
-def _directory(value: Path) -> Path:
-    if not value.is_absolute():
-        raise ValueError("an absolute path")
-    if not value.is_dir():
-        raise ValueError("the path of an existing directory")
-    return value
+def _existing(kind: str, exists: Callable[[Path], bool]) -> Callable[[Path], Path]:
+    def check(value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError("an absolute path")
+        if not exists(value):
+            raise ValueError(f"the path of an existing {kind}")
+        return value
+
+    return check
 
 
 def _policy_target(value: str) -> str:
@@ -67,8 +70,8 @@ def _policy_target(value: str) -> str:
 
 
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
-ExistingFile = Annotated[Path, AfterValidator(_file)]
-ExistingDirectory = Annotated[Path, AfterValidator(_directory)]
+ExistingFile = Annotated[Path, AfterValidator(_existing("file", Path.is_file))]
+ExistingDirectory = Annotated[Path, AfterValidator(_existing("directory", Path.is_dir))]
 PolicyTarget = Annotated[str, AfterValidator(_policy_target)]
 
 
@@ -110,8 +113,7 @@ class PlatformSettings(BaseModel):
     @property
     def s3_host(self) -> str:
         """The S3 endpoint as host:port, as S3 clients take it."""
-        parts = urlsplit(self.s3_endpoint)
-        return f"{parts.hostname}:{parts.port or 443}"
+        return host_port(self.s3_endpoint)
 
     def secret(self, field: str) -> str:
         """The secret held by the file named in ``field`` (a ``..._file`` field), stripped; never empty."""

@@ -10,7 +10,6 @@ release, by its short name and its cluster names.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets as random
 import subprocess
@@ -32,10 +31,6 @@ def _hex() -> str:
     return random.token_hex(32)
 
 
-def _fernet() -> str:
-    return base64.urlsafe_b64encode(random.token_bytes(32)).decode()
-
-
 def _fixed(value: str) -> Callable[[], str]:
     return lambda: value
 
@@ -50,7 +45,8 @@ GENERATED: dict[str, dict[str, Callable[[], str]]] = {
     "secrets.keycloakAdmin": {"username": _fixed("santelake-admin"), "password": _token},
     "secrets.trinoStorage": {"access-key": _fixed("santelake-trino"), "secret-key": _token},
     "secrets.ingestStorage": {"access-key": _fixed("santelake-ingest"), "secret-key": _token},
-    "secrets.airflow": {"fernet-key": _fernet, "jwt-secret": _token, "api-secret-key": _token,
+    "secrets.airflow": {"fernet-key": airflow.new_secret, "jwt-secret": airflow.new_secret,
+                        "api-secret-key": airflow.new_secret,
                         "passwords.json": lambda: json.dumps({airflow.ADMIN_USER: _token()})},
     "secrets.pseudonymisationKey": {"key": _hex},
     "postgresql.bundledServer.superuserSecret": {"password": _token},
@@ -70,7 +66,8 @@ class Wanted:
     keys: tuple[str, ...]
 
 
-def _get(values: Mapping[str, Any], dotted: str) -> Any:
+def value_at(values: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted key (``secrets.airflow``), None where a part is missing."""
     node: Any = values
     for part in dotted.split("."):
         node = node.get(part) if isinstance(node, Mapping) else None
@@ -80,15 +77,15 @@ def _get(values: Mapping[str, Any], dotted: str) -> Any:
 def wanted(values: Mapping[str, Any]) -> list[Wanted]:
     """Every Secret these values make the chart read, by name, with its keys (TLS first)."""
     found = []
-    if _get(values, TLS_VALUE):
-        found.append(Wanted(TLS_VALUE, _get(values, TLS_VALUE), ("tls.crt", "tls.key", "ca.crt")))
+    if value_at(values, TLS_VALUE):
+        found.append(Wanted(TLS_VALUE, value_at(values, TLS_VALUE), ("tls.crt", "tls.key", "ca.crt")))
     used = {
-        "postgresql.bundledServer.superuserSecret": bool(_get(values, "postgresql.bundled")),
-        "objectStorage.minio.rootSecret": _get(values, "objectStorage.type") == "minio",
-        "helmTest.serviceAccountClient.existingSecret": bool(_get(values, "helmTest.serviceAccountClient.enabled")),
+        "postgresql.bundledServer.superuserSecret": bool(value_at(values, "postgresql.bundled")),
+        "objectStorage.minio.rootSecret": value_at(values, "objectStorage.type") == "minio",
+        "helmTest.serviceAccountClient.existingSecret": bool(value_at(values, "helmTest.serviceAccountClient.enabled")),
     }
     for key, parts in GENERATED.items():
-        name = _get(values, key)
+        name = value_at(values, key)
         if name and used.get(key, True):
             found.append(Wanted(key, name, tuple(parts)))
     return found
@@ -117,8 +114,8 @@ def _kubectl(kubectl: str, namespace: str, *args: str) -> subprocess.CompletedPr
 def create_missing(values: Mapping[str, Any], namespace: str, services: list[str], kubectl: str = "kubectl",
                    log: Callable[[str], None] = print) -> list[str]:
     """Create each wanted Secret that does not exist; returns the names created. Values never printed."""
-    absent = [f"{_get(values, key)} ({key})" for key in SITE_PROVIDED if _get(values, key)
-              and _kubectl(kubectl, namespace, "get", "secret", _get(values, key)).returncode != 0]
+    absent = [f"{value_at(values, key)} ({key})" for key in SITE_PROVIDED if value_at(values, key)
+              and _kubectl(kubectl, namespace, "get", "secret", value_at(values, key)).returncode != 0]
     if absent:
         raise ServiceError(f"these Secrets are the site's own and must exist in {namespace} first: {', '.join(absent)}")
     created = []

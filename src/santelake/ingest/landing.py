@@ -179,7 +179,7 @@ def load_waiting(settings: PlatformSettings, report: Callable[[Outcome], None] =
         return []
     spill = settings.work_dir / "spill"
     spill.mkdir(parents=True, exist_ok=True)
-    loader = runner.loader(settings, spill_dir=spill)
+    loader = runner.loader(settings, declared=declared, spill_dir=spill)
     outcomes = []
     for obj in waiting:
         outcome = _load_one(settings, landing, loader, sources, obj)

@@ -35,10 +35,12 @@ def pseudonymiser(settings: PlatformSettings) -> Pseudonymiser:
     return Pseudonymiser.from_chain(load_key_chain(path=settings.pseudonym_key_file))
 
 
-def loader(settings: PlatformSettings, catalog: Any | None = None, **options: Any) -> Loader:
-    """A loader whose key chain is the one the lake's tables record (a re-keying may be under way)."""
+def loader(settings: PlatformSettings, catalog: Any | None = None, declared: dict[str, TableSchema] | None = None,
+           **options: Any) -> Loader:
+    """A loader whose key chain is the one the lake's tables record (a re-keying may be under way);
+    ``declared``: the installation's schemas, when the caller has read them already."""
     options.setdefault("gx_dir", settings.work_dir / "gx")
     catalog = catalog or open_catalog(settings)
-    declared, lake_pseudonymiser = schemas(settings.schemas_dir), pseudonymiser(settings)
+    declared, lake_pseudonymiser = declared or schemas(settings.schemas_dir), pseudonymiser(settings)
     check_tables(catalog, declared, lake_pseudonymiser)
     return Loader(catalog, lake_pseudonymiser, declared, **options)

@@ -12,6 +12,8 @@ deployment must (``tests/unit/helm/test_parity.py``).
 
 from __future__ import annotations
 
+import base64
+import secrets
 from dataclasses import dataclass
 
 # Airflow's secrets: variable -> key in the chart's Secret (secrets.airflow) and name in the local secret store.
@@ -20,6 +22,14 @@ SECRETS = {
     "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret",
     "AIRFLOW__API__SECRET_KEY": "api-secret-key",
 }
+
+
+def new_secret() -> str:
+    """A value for any of Airflow's secrets: 32 random bytes as URL-safe base64, which is also the
+    form of a Fernet key (so one maker serves the fernet key, the JWT secret and the API key)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
 # The one operator account of the simple auth manager; its password is in the passwords file.
 ADMIN_USER = "admin"
 

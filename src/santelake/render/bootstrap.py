@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from santelake.errors import ConfigError, ServiceError
 from santelake.locations import ENV_SCHEMAS_DIR
@@ -24,7 +23,7 @@ from santelake.names import CATALOG_ROLE
 from santelake.runtime import secrets
 from santelake.runtime.services.minio import ACCOUNTS, Account, account_buckets, account_secret
 from santelake.runtime.services.postgres import role_password_key
-from santelake.settings import postgres_sqlalchemy_url
+from santelake.settings import host_port, postgres_sqlalchemy_url
 
 # Settings, set by the chart as plain environment variables.
 ENV_CATALOG_HOST = "SANTELAKE_CATALOG_DB_HOST"
@@ -142,10 +141,10 @@ def plan_from_env(env: Mapping[str, str]) -> Plan:
 
 def s3_host_port(endpoint: str) -> str:
     """``host:port`` of an https:// endpoint; anything else is refused (TLS is not optional)."""
-    parts = urlsplit(endpoint)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(f"{ENV_S3_ENDPOINT}: {endpoint!r} is not an https:// URL")
-    return f"{parts.hostname}:{parts.port or 443}"
+    try:
+        return host_port(endpoint)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_S3_ENDPOINT}: {exc}") from exc
 
 
 def create_catalog_tables(uri: str, warehouse_bucket: str) -> None:

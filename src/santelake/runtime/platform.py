@@ -19,7 +19,7 @@ from santelake.names import CATALOG_ROLE
 from santelake.pseudonymise.key import KEY_ENV, KEY_FILE_ENV
 from santelake.runtime.layout import Layout
 from santelake.runtime.services.keycloak import ADMIN_USER, Keycloak
-from santelake.runtime.services.minio import Minio, account_secret
+from santelake.runtime.services.minio import Minio
 from santelake.runtime.services.postgres import role_password_key
 from santelake.runtime.services.trino import Trino
 from santelake.settings import POLICY_TARGET_FILE, PlatformSettings, env_name
@@ -36,15 +36,16 @@ def platform_settings(layout: Layout, env: Mapping[str, str] | None = None) -> P
         raise ConfigError(f"{KEY_ENV} (a key given as a value) is not read: the key chain is a file; put the key "
                           f"in a file and set {KEY_FILE_ENV} to its path")
     store = layout.secrets
-    Minio(layout).credentials("ingest")  # makes the account's key files on first use
+    access_key, secret_key = Minio(layout).credential_files("ingest")
+    trino = Trino(layout)
     s = layout.settings
     local: dict[str, object] = dict(
         catalog_host=s.hostname,
         catalog_port=s.postgres_port,
         catalog_password_file=store.file(role_password_key(CATALOG_ROLE)),
         s3_endpoint=layout.url("minio"),
-        s3_access_key_file=store.file(account_secret("ingest", "access-key")),
-        s3_secret_key_file=store.file(account_secret("ingest", "secret-key")),
+        s3_access_key_file=access_key,
+        s3_secret_key_file=secret_key,
         ca_file=layout.tls.ca_cert,
         pseudonym_key_file=store.file(PSEUDONYM_KEY_SECRET, generate=lambda: random.token_hex(32)),
         schemas_dir=schemas_dir().resolve(),
@@ -53,8 +54,8 @@ def platform_settings(layout: Layout, env: Mapping[str, str] | None = None) -> P
         keycloak_url=Keycloak(layout).url,
         keycloak_admin_user=ADMIN_USER,
         keycloak_admin_password_file=store.file("keycloak-admin-password"),
-        trino_url=Trino(layout).url,
-        policy_target=f"{POLICY_TARGET_FILE}:{Trino(layout).etc}",
+        trino_url=trino.url,
+        policy_target=f"{POLICY_TARGET_FILE}:{trino.etc}",
     )
     overrides = {name: env[env_name(name)] for name in PlatformSettings.model_fields if env_name(name) in env}
     return PlatformSettings.of(**(local | overrides))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from santelake.deploy.secrets import GENERATED, SITE_PROVIDED, generated_data, wanted
+from santelake.deploy.secrets import GENERATED, SITE_PROVIDED, generated_data, value_at, wanted
 from santelake.render.helm import CHART_DIR, load_values
 from tests.unit.helm.conftest import SCENARIOS, Rendered, scenario_file
 
@@ -34,19 +34,12 @@ def _read_secrets(rendered: Rendered) -> dict[str, set[str]]:
 def test_every_secret_the_pods_read_is_made_with_its_keys(render: Callable[[str], Rendered], scenario: str) -> None:
     values = load_values(CHART_DIR, [scenario_file(scenario)])
     made = {item.name: set(item.keys) for item in wanted(values)}
-    site = {_value(values, key) for key in SITE_PROVIDED}
+    site = {value_at(values, key) for key in SITE_PROVIDED}
     for name, keys in _read_secrets(render(scenario)).items():
         if name in site:
             continue  # the site's own certificates and SeaweedFS's identities: never generated
         assert name in made, f"{scenario}: the pods read Secret {name}, which santelake secrets does not make"
         assert keys <= made[name], f"{scenario}: {name} lacks {sorted(keys - made[name])}"
-
-
-def _value(values: dict[str, object], dotted: str) -> object:
-    node: object = values
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
 
 
 def test_generated_values_are_never_empty_and_differ_each_time() -> None:

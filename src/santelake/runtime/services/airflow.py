@@ -7,7 +7,6 @@ to switch off (its config has no such section); nothing else in it calls out.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -21,10 +20,6 @@ from santelake.runtime.services.base import Health, Service
 from santelake.runtime.services.postgres import role_password_key
 
 REPO_DAGS = Path(__file__).resolve().parents[4] / "dags"
-
-
-def _fernet_key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 class Airflow(Service):
@@ -55,7 +50,7 @@ class Airflow(Service):
 
     def environment(self) -> dict[str, str]:
         """The Airflow configuration and the platform settings, as the environment of every Airflow process."""
-        generated = {name: self.layout.secrets.get(f"airflow-{key}", generate=_fernet_key)
+        generated = {name: self.layout.secrets.get(f"airflow-{key}", generate=render.new_secret)
                      for name, key in render.SECRETS.items()}
         return (render.environment(self.params()) | generated | {"NO_PROXY": "localhost,127.0.0.1"}
                 | platform_settings(self.layout).as_environment())

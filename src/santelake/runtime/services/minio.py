@@ -97,12 +97,18 @@ class Minio(Service):
     def directory(self) -> Path:
         return self.layout.service_dir("minio")
 
-    def credentials(self, account: str) -> tuple[str, str]:
-        """Access and secret key of ``account`` (one of ACCOUNTS)."""
+    def credential_files(self, account: str) -> tuple[Path, Path]:
+        """The files holding the access and secret key of ``account`` (one of ACCOUNTS), made on first use."""
         if account not in ACCOUNTS:
             raise KeyError(f"no storage account {account!r}; known: {sorted(ACCOUNTS)}")
-        return (self.layout.secrets.get(account_secret(account, "access-key"), generate=lambda: f"santelake-{account}"),
-                self.layout.secrets.get(account_secret(account, "secret-key")))
+        store = self.layout.secrets
+        return (store.file(account_secret(account, "access-key"), generate=lambda: f"santelake-{account}"),
+                store.file(account_secret(account, "secret-key")))
+
+    def credentials(self, account: str) -> tuple[str, str]:
+        """Access and secret key of ``account`` (one of ACCOUNTS)."""
+        access, secret = self.credential_files(account)
+        return access.read_text(encoding="utf-8").strip(), secret.read_text(encoding="utf-8").strip()
 
     def prepare(self) -> None:
         build_minio(self.layout.settings.cache_dir)
