@@ -14,6 +14,8 @@ CATALOG_DATABASE = "santelake_catalog"
 CATALOG_ROLE = "iceberg_catalog"
 REALM = "santelake"
 TRINO_AUDIENCE = "trino"
+# Keycloak's client that Airflow's API server logs operators in with, and asks for authorisation.
+AIRFLOW_CLIENT = "airflow"
 # PostgreSQL databases, by the role that owns each (the local runtime's and the chart's).
 DATABASES = {CATALOG_ROLE: CATALOG_DATABASE, "keycloak": "keycloak", "airflow": "airflow"}
 # The namespace the source tables live in.

@@ -10,6 +10,8 @@
 {{- $catalog := include "santelake.database" (list . "catalog") | fromJson -}}
 - {name: {{ $a.env.apiUrl }}, value: {{ printf "https://%s:%v" (include "santelake.name" (list . "airflow-api-server")) $a.port | quote }}}
 - {name: {{ $a.env.dagsFolder }}, value: {{ .Values.airflow.dagsFolder | quote }}}
+- {name: {{ $a.env.publicUrl }}, value: {{ include "santelake.airflowUrl" . | quote }}}
+- {name: {{ $a.env.keycloakUrl }}, value: {{ include "santelake.keycloakUrl" . | quote }}}
 - name: SANTELAKE_AIRFLOW_DB_PASSWORD
   valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list . "secrets.airflowDatabase" "key password") }}, key: password}}
 - name: {{ $a.env.databaseUrl }}
@@ -19,7 +21,7 @@
 {{- end }}
 {{- range $name, $key := $a.secrets }}
 - name: {{ $name }}
-  valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list $ "secrets.airflow" "keys fernet-key, jwt-secret, api-secret-key and passwords.json") }}, key: {{ $key }}}}
+  valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list $ "secrets.airflow" "keys fernet-key, jwt-secret and api-secret-key") }}, key: {{ $key }}}}
 {{- end }}
 - {name: SSL_CERT_FILE, value: {{ $p.caFile | quote }}}
 - {name: {{ $p.env.catalog_host }}, value: {{ include "santelake.postgresqlHost" . | quote }}}
@@ -51,7 +53,7 @@
 - {name: work, mountPath: {{ $c.platform.workDir }}}
 - {name: tmp, mountPath: /tmp}
 - {name: tls, mountPath: {{ $c.airflow.tlsDir }}, readOnly: true}
-- {name: airflow-passwords, mountPath: {{ dir $c.airflow.passwordsSecretFile }}, readOnly: true}
+- {name: keycloak-ca, mountPath: {{ dir $c.airflow.keycloakCaFile }}, readOnly: true}
 - {name: platform-secrets, mountPath: {{ $c.platform.secretsDir }}, readOnly: true}
 {{- end -}}
 
@@ -64,11 +66,11 @@
   secret:
     secretName: {{ include "santelake.tlsSecret" . }}
     defaultMode: 0440
-- name: airflow-passwords
+- name: keycloak-ca
   secret:
-    secretName: {{ include "santelake.requiredSecret" (list . "secrets.airflow" "keys fernet-key, jwt-secret, api-secret-key and passwords.json") }}
-    defaultMode: 0440
-    items: [{key: passwords.json, path: {{ base $c.airflow.passwordsSecretFile }}}]
+    secretName: {{ .Values.keycloak.tls.existingSecret | default (include "santelake.tlsSecret" .) }}
+    defaultMode: 0444
+    items: [{key: ca.crt, path: {{ base $c.airflow.keycloakCaFile }}}]
 - name: platform-secrets
   projected:
     defaultMode: 0440

@@ -128,6 +128,12 @@ imagePullSecrets:
 {{- .Values.keycloak.hostname | default (printf "https://%s:8443" (include "santelake.keycloakHost" .)) -}}
 {{- end -}}
 
+{{/* Airflow as operators' browsers reach it: Keycloak sends them back there after login. */}}
+{{- define "santelake.airflowUrl" -}}
+{{- $c := include "santelake.contract" . | fromJson -}}
+{{- .Values.airflow.url | default (printf "https://%s:%v" (include "santelake.name" (list . "airflow-api-server")) $c.airflow.port) -}}
+{{- end -}}
+
 {{- define "santelake.s3Endpoint" -}}
 {{- $type := .Values.objectStorage.type -}}
 {{- if eq $type "minio" -}}
@@ -222,6 +228,10 @@ imagePullSecrets:
 {{/* The generated realm folder: with helm test's service-account client or without. */}}
 {{- define "santelake.realmFolder" -}}
 {{- ternary "keycloak-smoke-test" "keycloak" .Values.helmTest.serviceAccountClient.enabled -}}
+{{- end -}}
+
+{{- define "santelake.airflowClientSecret" -}}
+{{- include "santelake.requiredSecret" (list . "secrets.airflowClient" "key client-secret") -}}
 {{- end -}}
 
 {{- define "santelake.smokeTestClientSecret" -}}

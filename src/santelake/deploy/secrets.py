@@ -10,7 +10,6 @@ release, by its short name and its cluster names.
 
 from __future__ import annotations
 
-import json
 import secrets as random
 import subprocess
 import tempfile
@@ -46,8 +45,8 @@ GENERATED: dict[str, dict[str, Callable[[], str]]] = {
     "secrets.trinoStorage": {"access-key": _fixed("santelake-trino"), "secret-key": _token},
     "secrets.ingestStorage": {"access-key": _fixed("santelake-ingest"), "secret-key": _token},
     "secrets.airflow": {"fernet-key": airflow.new_secret, "jwt-secret": airflow.new_secret,
-                        "api-secret-key": airflow.new_secret,
-                        "passwords.json": lambda: json.dumps({airflow.ADMIN_USER: _token()})},
+                        "api-secret-key": airflow.new_secret},
+    "secrets.airflowClient": {airflow.CLIENT_SECRET_KEY: _token},
     "secrets.pseudonymisationKey": {"key": _hex},
     "postgresql.bundledServer.superuserSecret": {"password": _token},
     "objectStorage.minio.rootSecret": {"root-user": _fixed("santelake-root"), "root-password": _token},

@@ -1,4 +1,5 @@
-"""Compile policies into Trino file-based access rules, Trino's group file and Keycloak groups.
+"""Compile policies into Trino file-based access rules, Trino's group file and Keycloak groups,
+and name the group that administers Airflow.
 
 Deterministic: the same policies, table schemas and day give byte-identical output. Every
 section of Trino's rules is written, because a missing section means "allow all"; within
@@ -34,6 +35,8 @@ ROLE_GROUPS: dict[StaffRole, str] = {
     StaffRole.COMPLIANCE_OFFICER: "compliance",
     StaffRole.PLATFORM_ADMIN: "platform_admins",
 }
+# The staff role whose group is Airflow's Admin; any other user who logs in to Airflow gets nothing.
+AIRFLOW_ADMIN_ROLE = StaffRole.PLATFORM_ADMIN
 ALL_TABLE_PRIVILEGES = ("SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT")
 # What a staff role may do in a staff-only schema it is named for.
 STAFF_ONLY_PRIVILEGES: dict[StaffRole, tuple[str, ...]] = {
@@ -109,11 +112,13 @@ def dataset_rule(project: Project, dataset: Dataset, table: TableSchema, catalog
 
 @dataclass(frozen=True)
 class Compiled:
-    """Compile output: Trino rules, group members (Trino and Keycloak) and the managed groups."""
+    """Compile output: Trino rules, group members (Trino and Keycloak), the managed groups and
+    the group Keycloak's authorisation makes Airflow's Admin."""
 
     rules: dict[str, list[dict[str, Any]]]
     members: dict[str, tuple[str, ...]]  # group -> users, only groups that have members
     groups: tuple[str, ...]  # every group santelake manages, active or not
+    airflow_admins: str  # one of ``groups``
 
     @property
     def rules_json(self) -> str:
@@ -219,4 +224,5 @@ def compile_policies(policies: PolicySet, schemas: Mapping[str, TableSchema], da
         "authorization": [],
     }
     groups = sorted({*ROLE_GROUPS.values(), RESEARCHERS, *(p.group for p in policies.projects)})
-    return Compiled(rules=rules, members=members, groups=tuple(groups))
+    return Compiled(rules=rules, members=members, groups=tuple(groups),
+                    airflow_admins=ROLE_GROUPS[AIRFLOW_ADMIN_ROLE])

@@ -70,10 +70,8 @@ IMAGE_POLICIES_DIR = "/opt/santelake/policies"
 AIRFLOW_HOME = "/opt/airflow"
 AIRFLOW_PORT = 8080
 AIRFLOW_TLS = "/var/run/santelake/tls"
-# Airflow's simple auth manager opens its passwords file for writing: the API server's init
-# container copies the Secret's (read-only) into the writable home.
-AIRFLOW_PASSWORDS_SECRET_FILE = "/var/run/santelake/airflow/passwords.json"
-AIRFLOW_PASSWORDS_FILE = f"{AIRFLOW_HOME}/passwords.json"
+# The CA of Keycloak's certificate (keycloak.tls, else the platform's), which the API server trusts.
+AIRFLOW_KEYCLOAK_CA = "/var/run/santelake/keycloak-ca/ca.crt"
 # The platform settings' secrets, one file each, mounted from the operator's Secrets.
 PLATFORM_SECRETS = "/var/run/santelake/platform"
 PLATFORM_WORK_DIR = f"{AIRFLOW_HOME}/work"
@@ -89,6 +87,8 @@ PLATFORM_SECRET_SOURCES = {
 ENV_AIRFLOW_API_URL = "SANTELAKE_AIRFLOW_API_URL"
 ENV_AIRFLOW_DATABASE_URL = "SANTELAKE_AIRFLOW_DATABASE_URL"
 ENV_AIRFLOW_DAGS_FOLDER = "SANTELAKE_AIRFLOW_DAGS_FOLDER"
+ENV_AIRFLOW_PUBLIC_URL = "SANTELAKE_AIRFLOW_PUBLIC_URL"
+ENV_AIRFLOW_KEYCLOAK_URL = "SANTELAKE_AIRFLOW_KEYCLOAK_URL"
 
 # Per-installation settings, set by the templates as environment variables of the Trino pods.
 ENV_POD_IP = "SANTELAKE_POD_IP"
@@ -189,9 +189,10 @@ def airflow_params() -> airflow.AirflowParams:
     return airflow.AirflowParams(
         home=AIRFLOW_HOME, dags_folder=_expand(ENV_AIRFLOW_DAGS_FOLDER),
         api_host="0.0.0.0", api_port=AIRFLOW_PORT, api_url=_expand(ENV_AIRFLOW_API_URL),  # noqa: S104 - a pod's IP
+        public_url=_expand(ENV_AIRFLOW_PUBLIC_URL), keycloak_url=_expand(ENV_AIRFLOW_KEYCLOAK_URL),
         tls_cert=f"{AIRFLOW_TLS}/tls.crt", tls_key=f"{AIRFLOW_TLS}/tls.key", ca_file=f"{AIRFLOW_TLS}/ca.crt",
+        keycloak_ca_file=AIRFLOW_KEYCLOAK_CA,
         log_folder=f"{AIRFLOW_HOME}/logs", database_url=_expand(ENV_AIRFLOW_DATABASE_URL),
-        passwords_file=AIRFLOW_PASSWORDS_FILE,
     )
 
 
@@ -212,11 +213,12 @@ def platform_contract() -> dict[str, Any]:
 def realm_json(compiled: Compiled, *, smoke_test_client: bool = False) -> str:
     """The realm the chart imports: as the local one, without the password grant (tests only);
     with ``smoke_test_client``, plus the confidential client of ``helm test``."""
-    return keycloak.realm_json(REALM, TRINO_AUDIENCE, compiled.groups, allow_password_grant=False,
+    return keycloak.realm_json(REALM, TRINO_AUDIENCE, compiled.groups, airflow_admins=compiled.airflow_admins,
+                               allow_password_grant=False,
                                smoke_test_secret_env=smoketest.REALM_SECRET_ENV if smoke_test_client else None)
 
 
-def contract(policy_day: dt.date) -> dict[str, Any]:
+def contract(policy_day: dt.date, compiled: Compiled) -> dict[str, Any]:
     """Names the templates must agree with the package on, read by them from contract.json."""
     return {
         "policy": {"compiledFor": policy_day.isoformat()},
@@ -246,15 +248,18 @@ def contract(policy_day: dt.date) -> dict[str, Any]:
             },
         },
         "keycloak": {"realm": REALM, "audience": TRINO_AUDIENCE, "cliClient": keycloak.CLI_CLIENT,
-                     "buildOptions": list(KEYCLOAK_BUILD_OPTIONS), "smokeTestSecretEnv": smoketest.REALM_SECRET_ENV},
+                     "buildOptions": list(KEYCLOAK_BUILD_OPTIONS), "smokeTestSecretEnv": smoketest.REALM_SECRET_ENV,
+                     "airflowSecretEnv": keycloak.AIRFLOW_SECRET_ENV, "airflowUrlEnv": keycloak.AIRFLOW_URL_ENV,
+                     "airflowAdmins": compiled.airflow_admins},
         "smokeTest": {"env": smoketest.env_names(), "secretName": smoketest.SECRET_CLIENT,
                       "client": keycloak.SMOKE_TEST_CLIENT},
         "airflow": {
-            "home": AIRFLOW_HOME, "port": AIRFLOW_PORT, "tlsDir": AIRFLOW_TLS, "passwordsFile": AIRFLOW_PASSWORDS_FILE,
-            "passwordsSecretFile": AIRFLOW_PASSWORDS_SECRET_FILE,
+            "home": AIRFLOW_HOME, "port": AIRFLOW_PORT, "tlsDir": AIRFLOW_TLS, "keycloakCaFile": AIRFLOW_KEYCLOAK_CA,
             "secrets": airflow.SECRETS,
+            "clientSecret": {"env": airflow.CLIENT_SECRET, "key": airflow.CLIENT_SECRET_KEY},
             "env": {"apiUrl": ENV_AIRFLOW_API_URL, "databaseUrl": ENV_AIRFLOW_DATABASE_URL,
-                    "dagsFolder": ENV_AIRFLOW_DAGS_FOLDER},
+                    "dagsFolder": ENV_AIRFLOW_DAGS_FOLDER, "publicUrl": ENV_AIRFLOW_PUBLIC_URL,
+                    "keycloakUrl": ENV_AIRFLOW_KEYCLOAK_URL},
         },
         "platform": platform_contract(),
         "catalog": {"name": CATALOG_NAME, "role": CATALOG_ROLE},
@@ -284,7 +289,7 @@ def generated_files(policy_day: dt.date) -> dict[str, str]:
     files[AIRFLOW_ENV_FILE] = json.dumps(airflow.environment(airflow_params()), indent=2, sort_keys=True) + "\n"
     files[REALM_FILE] = realm_json(compiled)
     files[SMOKE_TEST_REALM_FILE] = realm_json(compiled, smoke_test_client=True)
-    files[CONTRACT_FILE] = json.dumps(contract(policy_day), indent=2, sort_keys=True) + "\n"
+    files[CONTRACT_FILE] = json.dumps(contract(policy_day, compiled), indent=2, sort_keys=True) + "\n"
     return dict(sorted(files.items()))
 
 

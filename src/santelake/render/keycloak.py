@@ -1,7 +1,10 @@
 """The Keycloak realm, as the JSON Keycloak imports at start.
 
 Users and their passwords are never part of the realm file: dev users are created through
-the admin API with generated passwords (see runtime/keycloak.py).
+the admin API with generated passwords (see runtime/keycloak.py). What differs between
+installations (the Airflow client's secret and Airflow's address) is a ``${VAR}`` placeholder
+that Keycloak resolves from its environment at import, so the local runtime and the chart
+import the same realm.
 """
 
 from __future__ import annotations
@@ -9,20 +12,112 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from santelake.names import AIRFLOW_CLIENT
+
 CLI_CLIENT = "santelake-cli"
 # A confidential client for the Helm chart's `helm test` only: the client credentials grant gives
 # its service-account user a token. Its secret is a placeholder Keycloak resolves at import.
 SMOKE_TEST_CLIENT = "santelake-helm-test"
 ACCESS_TOKEN_SECONDS = 300
 
+# Airflow's Keycloak auth manager (PyPI apache-airflow-providers-keycloak) logs operators in with
+# the authorization code flow, then asks Keycloak's authorisation services, for each request,
+# whether the user may do METHOD on a RESOURCE (an UMA permission "Resource#METHOD"). Keycloak
+# answers from the client's authorisation settings below: every resource and scope the auth
+# manager asks about, and one permission granting them all to the members of one group. Anyone
+# else is refused everything (enforcing mode: no permission, no access). An unknown resource or
+# scope would make Airflow fail with a 500, so these lists are the provider's and Airflow's own,
+# checked against the installed packages by tests/unit/render/test_keycloak.py.
+AIRFLOW_SECRET_ENV = "SANTELAKE_AIRFLOW_CLIENT_SECRET"
+AIRFLOW_URL_ENV = "SANTELAKE_AIRFLOW_URL"  # Airflow's public URL (its api.base_url), no trailing slash
+# Where the auth manager's routes are, under Airflow's URL (airflow.api_fastapi.app.AUTH_MANAGER_FASTAPI_APP_PREFIX).
+AIRFLOW_LOGIN_CALLBACK = "/auth/login_callback"
+AIRFLOW_LOGOUT_CALLBACK = "/auth/logout_callback"
+# airflow.providers.keycloak.auth_manager.resources.KeycloakResource
+AIRFLOW_RESOURCES = ("AdminView", "Asset", "AssetAlias", "Backfill", "Configuration", "Connection", "Custom",
+                     "Dag", "Menu", "Pool", "Team", "Variable", "View")
+# airflow.api_fastapi.common.types.MenuItem: each is a resource with the MENU scope only.
+AIRFLOW_MENU_ITEMS = ("Required Actions", "Assets", "Audit Log", "Config", "Connections", "Dags", "Deadlines",
+                      "Docs", "Jobs", "Plugins", "Pools", "Providers", "Variables", "XComs")
+# airflow's ResourceMethod, and LIST, which the auth manager asks for a GET without a resource id.
+AIRFLOW_METHODS = ("GET", "POST", "PUT", "DELETE", "LIST")
+AIRFLOW_MENU_SCOPE = "MENU"
+AIRFLOW_ADMIN_PERMISSION = "Admin"
 
-def realm(name: str, audience: str, groups: Sequence[str], *, allow_password_grant: bool,
+
+def placeholder(variable: str) -> str:
+    """A value Keycloak reads from its environment when it imports the realm."""
+    return f"${{{variable}}}"
+
+
+def airflow_client(admins: str, *, secret: str, airflow_url: str) -> dict[str, object]:
+    """The confidential client Airflow logs operators in with; the members of group ``admins``
+    may do everything in Airflow, nobody else anything.
+
+    ``secret`` and ``airflow_url`` are values, or placeholders resolved at import.
+    """
+    group_policy = f"members of {admins}"
+    scopes = [*AIRFLOW_METHODS, AIRFLOW_MENU_SCOPE]
+    return {
+        "clientId": AIRFLOW_CLIENT,
+        "name": "Airflow: operators' login",
+        "enabled": True,
+        "publicClient": False,
+        "clientAuthenticatorType": "client-secret",
+        "secret": secret,
+        "standardFlowEnabled": True,
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        # Keycloak's authorisation services need the client's service account.
+        "serviceAccountsEnabled": True,
+        "authorizationServicesEnabled": True,
+        "protocol": "openid-connect",
+        "redirectUris": [airflow_url + AIRFLOW_LOGIN_CALLBACK],
+        "webOrigins": [],
+        "attributes": {"post.logout.redirect.uris": airflow_url + AIRFLOW_LOGOUT_CALLBACK},
+        "authorizationSettings": {
+            "allowRemoteResourceManagement": False,
+            "policyEnforcementMode": "ENFORCING",
+            "decisionStrategy": "UNANIMOUS",
+            "scopes": [{"name": scope} for scope in scopes],
+            "resources": [
+                *({"name": name, "ownerManagedAccess": False, "scopes": [{"name": m} for m in AIRFLOW_METHODS]}
+                  for name in AIRFLOW_RESOURCES),
+                *({"name": name, "ownerManagedAccess": False, "scopes": [{"name": AIRFLOW_MENU_SCOPE}]}
+                  for name in AIRFLOW_MENU_ITEMS),
+            ],
+            "policies": [
+                {
+                    "name": group_policy,
+                    "type": "group",
+                    "logic": "POSITIVE",
+                    "decisionStrategy": "UNANIMOUS",
+                    # Membership as Keycloak holds it now (no groups claim): a removal applies at once.
+                    "config": {"groups": json.dumps([{"path": f"/{admins}", "extendChildren": False}])},
+                },
+                {
+                    # No resource named: the scopes of every resource.
+                    "name": AIRFLOW_ADMIN_PERMISSION,
+                    "type": "scope",
+                    "logic": "POSITIVE",
+                    "decisionStrategy": "UNANIMOUS",
+                    "config": {"scopes": json.dumps(scopes), "applyPolicies": json.dumps([group_policy])},
+                },
+            ],
+        },
+    }
+
+
+def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: str, allow_password_grant: bool,
           smoke_test_secret_env: str | None = None) -> dict[str, object]:
-    """The realm; ``allow_password_grant`` is for local dev and tests only.
+    """The realm; ``allow_password_grant`` is for local dev and tests only (the CLI client's).
 
+    ``airflow_admins`` is the group (one of ``groups``) that administers Airflow.
     ``smoke_test_secret_env`` adds the smoke-test client, its secret read at import from that
     environment variable; without it the realm is unchanged.
     """
+    if airflow_admins not in groups:
+        raise ValueError(f"Airflow's admin group {airflow_admins!r} is not one of the realm's groups {sorted(groups)}")
     audience_mapper = {
         "name": f"audience-{audience}",
         "protocol": "openid-connect",
@@ -61,6 +156,8 @@ def realm(name: str, audience: str, groups: Sequence[str], *, allow_password_gra
             "attributes": {"oauth2.device.authorization.grant.enabled": "true"},
             "protocolMappers": [audience_mapper],
         },
+        airflow_client(airflow_admins, secret=placeholder(AIRFLOW_SECRET_ENV),
+                       airflow_url=placeholder(AIRFLOW_URL_ENV)),
     ]
     if smoke_test_secret_env:
         clients.append({
@@ -69,7 +166,7 @@ def realm(name: str, audience: str, groups: Sequence[str], *, allow_password_gra
             "enabled": True,
             "publicClient": False,
             "clientAuthenticatorType": "client-secret",
-            "secret": f"${{{smoke_test_secret_env}}}",
+            "secret": placeholder(smoke_test_secret_env),
             "standardFlowEnabled": False,
             "implicitFlowEnabled": False,
             "directAccessGrantsEnabled": False,
@@ -94,8 +191,8 @@ def realm(name: str, audience: str, groups: Sequence[str], *, allow_password_gra
     }
 
 
-def realm_json(name: str, audience: str, groups: Sequence[str], *, allow_password_grant: bool,
+def realm_json(name: str, audience: str, groups: Sequence[str], *, airflow_admins: str, allow_password_grant: bool,
                smoke_test_secret_env: str | None = None) -> str:
-    data = realm(name, audience, groups, allow_password_grant=allow_password_grant,
+    data = realm(name, audience, groups, airflow_admins=airflow_admins, allow_password_grant=allow_password_grant,
                  smoke_test_secret_env=smoke_test_secret_env)
     return json.dumps(data, indent=2, sort_keys=True) + "\n"

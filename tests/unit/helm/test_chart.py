@@ -194,6 +194,7 @@ REQUIRED = [
     ("minimal", "secrets.keycloakAdmin"),
     ("minimal", "secrets.trinoStorage"),
     ("minimal", "secrets.airflow"),
+    ("minimal", "secrets.airflowClient"),
     ("minimal", "secrets.pseudonymisationKey"),
     ("minimal", "postgresql.bundledServer.superuserSecret"),
     ("minimal", "objectStorage.minio.rootSecret"),

@@ -62,7 +62,8 @@ def _check_files_are_mounted(where: str, container: dict[str, Any], env: list[tu
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_airflow_pods_get_every_setting_the_code_reads_and_nothing_else(render: Render, scenario: str) -> None:
-    read = set(variables()) | set(airflow.environment(chart.airflow_params())) | set(airflow.SECRETS)
+    read = set(variables()) | set(airflow.environment(chart.airflow_params())) | set(airflow.SECRETS) | {
+        airflow.CLIENT_SECRET}
     containers = _containers(render(scenario), lambda _, labels: labels.get("santelake.io/airflow") == "true")
     assert len(containers) >= 9  # four Deployments (each with its init container) and the migration Job
     for where, container in containers:
@@ -78,6 +79,13 @@ def test_airflow_pods_get_every_setting_the_code_reads_and_nothing_else(render: 
         unread = sorted(set(names) - read - expanded - set(READ_ELSEWHERE))
         assert not unread, f"{where}: set but read by nothing: {unread}"
         _check_files_are_mounted(where, container, env)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_only_the_api_server_holds_the_keycloak_clients_secret(render: Render, scenario: str) -> None:
+    holders = [where for where, container in _containers(render(scenario), lambda *_: True)
+               if airflow.CLIENT_SECRET in dict(_env(container))]
+    assert holders == [f"{chart.CHART_DIR.name}-airflow-api-server/api-server"]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

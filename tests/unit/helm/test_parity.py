@@ -80,10 +80,11 @@ def test_local_and_chart_config_differ_only_in_deployment_properties(
 
 
 def test_realm_equals_the_local_one_without_the_password_grant(render: Callable[[str], Rendered]) -> None:
-    groups = build(day=chart.recorded_policy_day(chart.CHART_DIR)).compiled.groups
+    compiled = build(day=chart.recorded_policy_day(chart.CHART_DIR)).compiled
+    groups, admins = compiled.groups, compiled.airflow_admins
     chart_realm = render("minimal").named("ConfigMap", "-keycloak-realm")["data"][f"{REALM}-realm.json"]
-    assert chart_realm == realm_json(REALM, TRINO_AUDIENCE, groups, allow_password_grant=False)
-    local = json.loads(realm_json(REALM, TRINO_AUDIENCE, groups, allow_password_grant=True))
+    assert chart_realm == realm_json(REALM, TRINO_AUDIENCE, groups, airflow_admins=admins, allow_password_grant=False)
+    local = json.loads(realm_json(REALM, TRINO_AUDIENCE, groups, airflow_admins=admins, allow_password_grant=True))
     ours = json.loads(chart_realm)
     for client in local["clients"]:
         client["directAccessGrantsEnabled"] = False
@@ -114,8 +115,8 @@ def test_query_memory_is_the_runtimes_locally_and_a_value_in_the_chart(
 
 
 # AirflowParams fields that say where things are, not what Airflow does: only these may differ.
-AIRFLOW_DEPLOYMENT_FIELDS = ("home", "dags_folder", "api_host", "api_port", "api_url", "tls_cert", "tls_key",
-                             "ca_file", "log_folder", "database_url", "passwords_file")
+AIRFLOW_DEPLOYMENT_FIELDS = ("home", "dags_folder", "api_host", "api_port", "api_url", "public_url", "keycloak_url",
+                             "tls_cert", "tls_key", "ca_file", "keycloak_ca_file", "log_folder", "database_url")
 
 
 def test_airflow_runs_the_local_configuration_moved_to_the_chart_places(

@@ -51,3 +51,10 @@ def test_generated_values_are_never_empty_and_differ_each_time() -> None:
         assert all(first.values())
         secret_keys = [k for k in first if k not in ("username", "access-key", "root-user")]
         assert all(first[k] != second[k] for k in secret_keys), item
+
+
+def test_operators_login_needs_the_keycloak_clients_secret_and_no_password_file() -> None:
+    values = load_values(CHART_DIR, [scenario_file("minimal")])
+    made = {item.values_key: item.keys for item in wanted(values)}
+    assert made["secrets.airflowClient"] == ("client-secret",)
+    assert made["secrets.airflow"] == ("fernet-key", "jwt-secret", "api-secret-key")

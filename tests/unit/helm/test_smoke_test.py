@@ -26,12 +26,13 @@ def _test_pod(rendered: Rendered) -> dict[str, Any]:
 
 
 def test_realm_gains_only_the_client_and_its_secret_is_a_placeholder(render: Render) -> None:
-    groups = build(day=chart.recorded_policy_day(chart.CHART_DIR)).compiled.groups
+    compiled = build(day=chart.recorded_policy_day(chart.CHART_DIR)).compiled
+    groups, admins = compiled.groups, compiled.airflow_admins
     chart_realm = render("helmtest").named("ConfigMap", "-keycloak-realm")["data"][f"{REALM}-realm.json"]
-    assert chart_realm == realm_json(REALM, TRINO_AUDIENCE, groups, allow_password_grant=False,
+    assert chart_realm == realm_json(REALM, TRINO_AUDIENCE, groups, airflow_admins=admins, allow_password_grant=False,
                                      smoke_test_secret_env=smoketest.REALM_SECRET_ENV)
     ours = json.loads(chart_realm)
-    without = json.loads(realm_json(REALM, TRINO_AUDIENCE, groups, allow_password_grant=False))
+    without = json.loads(realm_json(REALM, TRINO_AUDIENCE, groups, airflow_admins=admins, allow_password_grant=False))
     added = [c for c in ours["clients"] if c["clientId"] == SMOKE_TEST_CLIENT]
     ours["clients"] = [c for c in ours["clients"] if c["clientId"] != SMOKE_TEST_CLIENT]
     assert ours == without
@@ -89,7 +90,8 @@ def test_the_pod_gives_the_command_what_it_needs(render: Render, tmp_path: Path,
 
 
 def _peers(policy: dict[str, Any], port: int) -> list[str]:
-    return [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+    # Airflow's pods are selected by their santelake.io/airflow label, not a component.
+    return [p["podSelector"]["matchLabels"].get("app.kubernetes.io/component", "airflow")
             for rule in policy["spec"]["ingress"] if {"protocol": "TCP", "port": port} in rule["ports"]
             for p in rule.get("from", []) if "podSelector" in p]
 

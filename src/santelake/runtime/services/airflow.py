@@ -1,15 +1,14 @@
 """Airflow: runs the ingestion DAGs. Scheduler, DAG processor and API server, locally.
 
 Metadata in PostgreSQL over TLS; the API server on HTTPS (loopback), which task workers
-verify with the platform CA; no example DAGs. Airflow 3.3 has no usage-data collection left
-to switch off (its config has no such section); nothing else in it calls out.
+verify with the platform CA; no example DAGs. Operators log in through the local Keycloak
+(the API server alone holds the client's secret). Airflow 3.3 has no usage-data collection
+left to switch off (its config has no such section); nothing else in it calls out but to Keycloak.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import sys
 from pathlib import Path
 
@@ -38,15 +37,17 @@ class Airflow(Service):
         s = self.layout.settings
         tls = self.layout.tls
         password = self.layout.secrets.get(role_password_key("airflow"))
-        passwords = self.layout.secrets.file(
-            "airflow-passwords.json", generate=lambda: json.dumps({render.ADMIN_USER: secrets.token_urlsafe(24)}))
         return render.AirflowParams(
             home=str(self.home), dags_folder=str(self.dags_folder), api_host=s.bind_host, api_port=s.airflow_port,
-            api_url=self.url, tls_cert=str(tls.server_cert), tls_key=str(tls.server_key), ca_file=str(tls.ca_cert),
-            log_folder=str(self.home / "logs"),
+            api_url=self.url, public_url=self.url, keycloak_url=self.layout.url("keycloak"),
+            tls_cert=str(tls.server_cert), tls_key=str(tls.server_key), ca_file=str(tls.ca_cert),
+            keycloak_ca_file=str(tls.ca_cert), log_folder=str(self.home / "logs"),
             database_url=self.layout.postgres_sqlalchemy_url("airflow", password, "airflow", driver="psycopg"),
-            passwords_file=str(passwords),
         )
+
+    def client_secret(self) -> str:
+        """The secret of Keycloak's airflow client, generated once; Keycloak imports the same (keycloak.py)."""
+        return self.layout.secrets.get(render.CLIENT_SECRET_NAME)
 
     def environment(self) -> dict[str, str]:
         """The Airflow configuration and the platform settings, as the environment of every Airflow process."""
@@ -74,7 +75,8 @@ class Airflow(Service):
             self.spec([self.airflow_bin, "dag-processor"], env, suffix="dag-processor"),
             # The worker log server binds every interface; logs are local files here anyway.
             self.spec([self.airflow_bin, "scheduler", "--skip-serve-logs"], env, suffix="scheduler"),
-            self.spec([self.airflow_bin, "api-server"], env, suffix="api-server"),
+            self.spec([self.airflow_bin, "api-server"], env | {render.CLIENT_SECRET: self.client_secret()},
+                      suffix="api-server"),
         ]
 
     def health(self) -> Health:

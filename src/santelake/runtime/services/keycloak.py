@@ -2,7 +2,8 @@
 
 Unpacked from the verified Maven Central distribution, built once for PostgreSQL, run in
 production mode on HTTPS (loopback only, local cache, no clustering). The realm is imported
-at start; dev users are created through the admin API with generated passwords.
+at start, its Airflow client's secret and Airflow's address resolved from Keycloak's
+environment; dev users are created through the admin API with generated passwords.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 
 from santelake.access.enforce import keycloak_admin
 from santelake.errors import ServiceError
-from santelake.names import REALM, TRINO_AUDIENCE
+from santelake.names import AIRFLOW_CLIENT, REALM, TRINO_AUDIENCE
 from santelake.policy.compile import Compiled
 from santelake.policy.keycloak import sync_groups
-from santelake.render.keycloak import realm_json
+from santelake.render.airflow import CLIENT_SECRET_NAME
+from santelake.render.keycloak import AIRFLOW_SECRET_ENV, AIRFLOW_URL_ENV, airflow_client, realm_json
 from santelake.runtime import devusers
 from santelake.runtime.artifacts import KEYCLOAK, fetch_maven
 from santelake.runtime.java import find_java_home
@@ -74,6 +76,9 @@ class Keycloak(Service):
             "KC_LOG": "console",
             # One node: no JGroups cluster, which would listen on every interface.
             "KC_CACHE": "local",
+            # Read by the realm import (placeholders in the realm file).
+            AIRFLOW_SECRET_ENV: self.layout.secrets.get(CLIENT_SECRET_NAME),
+            AIRFLOW_URL_ENV: self.layout.url("airflow"),
         }
 
     def prepare(self) -> None:
@@ -87,7 +92,8 @@ class Keycloak(Service):
         import_dir = self.home / "data" / "import"
         import_dir.mkdir(parents=True, exist_ok=True)
         (import_dir / f"{REALM}-realm.json").write_text(
-            realm_json(REALM, TRINO_AUDIENCE, self._compiled().groups, allow_password_grant=True)
+            realm_json(REALM, TRINO_AUDIENCE, self._compiled().groups, airflow_admins=self._compiled().airflow_admins,
+                       allow_password_grant=True)
         )
         marker = self.home / ".santelake-build"
         wanted = hashlib.sha256(" ".join(BUILD_OPTIONS).encode()).hexdigest()
@@ -122,3 +128,20 @@ class Keycloak(Service):
             admin.set_user_password(user_id, password, temporary=False)
         # Groups and memberships come from policies/, like Trino's group file.
         sync_groups(admin, self._compiled())
+        self._ensure_airflow_client(admin)
+
+    def _ensure_airflow_client(self, admin: Any) -> None:
+        """Keycloak imports the realm file only into a realm that does not exist yet: a realm made
+        before operators logged in to Airflow through Keycloak gets the client here, as the realm
+        file has it; an existing client gets the current secret and Airflow address."""
+        client = airflow_client(self._compiled().airflow_admins, secret=self.layout.secrets.get(CLIENT_SECRET_NAME),
+                                airflow_url=self.layout.url("airflow"))
+        internal_id = admin.get_client_id(AIRFLOW_CLIENT)
+        if internal_id is None:
+            # Created with its authorisation settings (a partial import would drop them).
+            admin.create_client(client)
+        else:
+            # The whole representation back: a PUT without authorizationServicesEnabled drops the settings.
+            current = admin.get_client(internal_id)
+            current["attributes"] = current.get("attributes", {}) | client["attributes"]
+            admin.update_client(internal_id, current | {key: client[key] for key in ("secret", "redirectUris")})
