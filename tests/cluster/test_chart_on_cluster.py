@@ -10,81 +10,29 @@ from typing import Any
 import pytest
 import requests
 
-from santelake.ingest.landing import INCOMING, REJECTED, Landing
-from santelake.lake.storage import s3_client
-from santelake.names import REALM
-from santelake.render.keycloak import CLI_CLIENT
-from santelake.synth import synthesize
-from tests.cluster.conftest import NAMESPACE, RELEASE, Cluster, _timed
+from tests.cluster.conftest import NAME, NAMESPACE, RELEASE, Cluster, Loaded, _timed, ca_file, researcher_token
 
 pytestmark = pytest.mark.cluster
-
-# Objects are named <release>-santelake-<part>, or santelake-<part> when the release is called santelake.
-NAME = RELEASE if "santelake" in RELEASE else f"{RELEASE}-santelake"
-
-
-def _ca(release: Cluster, tmp_path: Path) -> Path:
-    path = tmp_path / "ca.crt"
-    path.write_text(release.secret("santelake-tls", "ca.crt"))
-    return path
-
 
 def test_helm_test_passes(release: Cluster) -> None:
     _timed("helm test", [release.helm, "test", RELEASE, "-n", NAMESPACE, "--timeout", "10m"], timeout=700,
            env=release.env)
 
 
-def test_extracts_landed_in_the_bucket_are_loaded_by_the_scheduler_in_the_cluster(
-        release: Cluster, tmp_path: Path) -> None:
-    ca = _ca(release, tmp_path)
-    report = synthesize(tmp_path / "extracts", scale=2000, seed=2026)
-    with release.forward(f"svc/{NAME}-minio", 9000) as port:
-        client = s3_client(f"localhost:{port}", release.secret("santelake-s3-ingest", "access-key"),
-                           release.secret("santelake-s3-ingest", "secret-key"), ca)
-        landing = Landing(client, "santelake-landing")
-        keys = [landing.land(item.table, Path(item.path)) for item in report.files]
-        started = time.monotonic()
-        while {o.key for o in landing.objects(INCOMING)} & set(keys):
-            assert time.monotonic() - started < 900, "the scheduler did not load the extracts within 15 minutes"
-            time.sleep(5)
-        print(f"\n[cluster] landed to loaded by the cluster's scheduler: {time.monotonic() - started:.0f} s")
-        assert not {o.name for o in landing.objects(REJECTED)} & {Path(k).name for k in keys}
-
-
-def _researcher_token(release: Cluster, keycloak: int, ca: Path, user: str) -> str:
-    """A token for ``user``, made in the realm through the admin API. The chart's realm has no password
-    grant; the test turns it on for the CLI client while it gets the token, and off again."""
-    from keycloak import KeycloakAdmin
-
-    admin = KeycloakAdmin(server_url=f"https://localhost:{keycloak}/",
-                          username=release.secret("santelake-keycloak-admin", "username"),
-                          password=release.secret("santelake-keycloak-admin", "password"),
-                          realm_name=REALM, user_realm_name="master", verify=str(ca))
-    password = "e2e-" + str(time.time_ns())
-    user_id = admin.get_user_id(user) or admin.create_user(
-        {"username": user, "enabled": True, "emailVerified": True, "firstName": user, "lastName": "E2e",
-         "email": f"{user}@santelake.invalid"})
-    admin.set_user_password(user_id, password, temporary=False)
-    client = admin.get_client_id(CLI_CLIENT)
-    admin.update_client(client, {"directAccessGrantsEnabled": True})
-    try:
-        response = requests.post(f"https://localhost:{keycloak}/realms/{REALM}/protocol/openid-connect/token",
-                                 data={"grant_type": "password", "client_id": CLI_CLIENT, "username": user,
-                                       "password": password, "scope": "openid"}, verify=str(ca), timeout=30)
-    finally:
-        admin.update_client(client, {"directAccessGrantsEnabled": False})
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
+def test_extracts_landed_in_the_bucket_are_loaded_by_the_scheduler_in_the_cluster(loaded: Loaded) -> None:
+    """The demo extracts landed in the bucket all left ``incoming/`` (the fixture waits) and none was rejected."""
+    assert len(loaded.keys) >= 5
+    assert not loaded.rejected, loaded.rejected
 
 
 def test_a_researcher_query_is_answered_through_trinos_service_on_its_workers(
-        release: Cluster, tmp_path: Path) -> None:
+        release: Cluster, loaded: Loaded, tmp_path: Path) -> None:
     import trino
     from trino.auth import JWTAuthentication
 
-    ca = _ca(release, tmp_path)
+    ca = ca_file(release, tmp_path)
     with release.forward(f"svc/{NAME}-keycloak", 8443) as keycloak:
-        token = _researcher_token(release, keycloak, ca, "alice")
+        token = researcher_token(release, keycloak, ca, "alice")
     with release.forward(f"svc/{NAME}-trino", 8443) as port:
         session = requests.Session()
         session.trust_env = False

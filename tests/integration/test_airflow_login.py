@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -17,67 +15,17 @@ from santelake.render.keycloak import AIRFLOW_SECRET_ENV, AIRFLOW_URL_ENV, place
 from santelake.runtime import devusers
 from santelake.runtime.layout import Layout
 from santelake.runtime.services.keycloak import Keycloak
-
-TIMEOUT = 60  # the first authorisation check of an API server process warms it up, on 2 busy cores
-
-
-class _LoginForm(HTMLParser):
-    """Keycloak's login page: where its form posts, and its hidden fields."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
-        self._inside = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "form" and attributes.get("id") == "kc-form-login":
-            self.action, self._inside = attributes.get("action"), True
-        elif tag == "input" and self._inside and attributes.get("name"):
-            self.fields[str(attributes["name"])] = attributes.get("value") or ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._inside = False
+from tests.support import browser_login
+from tests.support.browser_login import TIMEOUT
 
 
 def _session(layout: Layout) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would override the CA below
-    session.verify = str(layout.tls.ca_cert)
-    return session
+    return browser_login.session(str(layout.tls.ca_cert))
 
 
 def log_in(layout: Layout, user: str) -> requests.Session:
-    """A browser's way in: Airflow's login sends it to Keycloak, the login form goes back to Airflow."""
-    airflow, session = layout.url("airflow"), _session(layout)
-    start = session.get(f"{airflow}/auth/login", allow_redirects=False, timeout=TIMEOUT)
-    assert start.status_code in (302, 303, 307), start.text
-    to_keycloak = start.headers["location"]
-    assert to_keycloak.startswith(f"{layout.keycloak_issuer}/protocol/openid-connect/auth?"), to_keycloak
-    asked = parse_qs(urlsplit(to_keycloak).query)
-    assert asked["client_id"] == [AIRFLOW_CLIENT] and asked["response_type"] == ["code"]
-    assert asked["redirect_uri"] == [f"{airflow}/auth/login_callback"]
-
-    page = session.get(to_keycloak, timeout=TIMEOUT)
-    assert page.status_code == 200, page.text[-2000:]
-    form = _LoginForm()
-    form.feed(page.text)
-    assert form.action and form.action.startswith(f"{layout.keycloak_issuer}/login-actions/"), form.action
-    password = devusers.passwords(layout)[user]
-    answer = session.post(form.action, data=form.fields | {"username": user, "password": password},
-                          allow_redirects=False, timeout=TIMEOUT)
-    assert answer.status_code == 302, f"Keycloak refused {user}'s login: {answer.text[-2000:]}"
-    back = answer.headers["location"]
-    assert back.startswith(f"{airflow}/auth/login_callback?"), back
-    assert "code" in parse_qs(urlsplit(back).query)
-
-    done = session.get(back, allow_redirects=False, timeout=TIMEOUT)
-    assert done.status_code == 303, done.text
-    assert done.headers["location"] == airflow
-    assert session.cookies.get("_token"), "Airflow set no session cookie"
-    return session
+    return browser_login.log_in(layout.url("airflow"), layout.keycloak_issuer, str(layout.tls.ca_cert), user,
+                                devusers.passwords(layout)[user])
 
 
 def test_health_answers_without_login_and_the_api_asks_for_one(layout: Layout) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from santelake.errors import PrerequisiteError, ServiceError
+from santelake.errors import ConfigError, PrerequisiteError, ServiceError
 
 # The Kubernetes version names are rendered for: the one infra/cluster runs and the tests validate.
 KUBE_VERSION = "1.33.0"
@@ -31,25 +31,72 @@ def services(values_files: list[Path], release: str, namespace: str) -> list[str
     return sorted(d["metadata"]["name"] for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "Service")
 
 
-def cmd_secrets(args: argparse.Namespace) -> int:
-    from santelake.deploy.secrets import create_missing
-    from santelake.render.helm import CHART_DIR, load_values
-
+def _kubectl(args: argparse.Namespace) -> str:
     kubectl = args.kubectl or shutil.which("kubectl")
     if not kubectl:
         raise PrerequisiteError("kubectl is needed (or pass --kubectl PATH)")
+    return str(kubectl)
+
+
+def _values(args: argparse.Namespace) -> dict[str, Any]:
+    from santelake.render.helm import CHART_DIR, load_values
+
+    return load_values(CHART_DIR, [Path(f) for f in args.values or ()])
+
+
+def cmd_secrets(args: argparse.Namespace) -> int:
+    from santelake.deploy.secrets import create_missing
+
+    kubectl = _kubectl(args)
     files = [Path(f) for f in args.values or ()]
-    values = load_values(CHART_DIR, files)
-    create_missing(values, args.namespace, services(files, args.release, args.namespace), kubectl)
+    create_missing(_values(args), args.namespace, services(files, args.release, args.namespace), kubectl)
     return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from santelake.deploy.backup import backup, release_of
+
+    release = release_of(args.namespace, args.release, _kubectl(args), _values(args))
+    manifest = backup(release, Path(args.to))
+    objects = sum(len(o) for o in manifest["buckets"].values())
+    print(f"backed up {len(manifest['databases'])} databases and {objects} objects into {args.to}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from santelake.deploy.backup import release_of, restore
+
+    if not args.replace:
+        raise ConfigError("a restore replaces the release's lake, landed extracts and databases: "
+                          "pass --replace to confirm")
+    restore(release_of(args.namespace, args.release, _kubectl(args), _values(args)), Path(getattr(args, "from")))
+    return 0
+
+
+def _release_arguments(command: Any) -> None:
+    command.add_argument("--namespace", required=True)
+    command.add_argument("--release", default="santelake", help="the Helm release name (default santelake)")
+    command.add_argument("-f", "--values", action="append", metavar="FILE", help="values files, as given to helm")
+    command.add_argument("--kubectl", help="the kubectl to use (default: the one on PATH)")
 
 
 def register(subparsers: Any) -> None:
     command = subparsers.add_parser(
         "secrets", help="create the Secrets the chart's values name and the namespace lacks (generated values, "
                         "never printed; existing ones are left alone)")
-    command.add_argument("--namespace", required=True)
-    command.add_argument("--release", default="santelake", help="the Helm release name (default santelake)")
-    command.add_argument("-f", "--values", action="append", metavar="FILE", help="values files, as given to helm")
-    command.add_argument("--kubectl", help="the kubectl to use (default: the one on PATH)")
+    _release_arguments(command)
     command.set_defaults(func=cmd_secrets)
+    command = subparsers.add_parser(
+        "backup", help="back up a release's databases and buckets (bundled PostgreSQL and MinIO) into a new "
+                       "directory, ingestion paused meanwhile (docs/operations.md)")
+    _release_arguments(command)
+    command.add_argument("--to", required=True, metavar="DIR", help="a new or empty directory")
+    command.set_defaults(func=cmd_backup)
+    command = subparsers.add_parser(
+        "restore", help="restore a backup into a release (a fresh one): checked first, then buckets and "
+                        "databases replaced with Trino, Keycloak and Airflow stopped")
+    _release_arguments(command)
+    command.add_argument("--from", required=True, metavar="DIR", help="a directory `santelake backup` wrote")
+    command.add_argument("--replace", action="store_true",
+                         help="confirm that the release's current data is replaced")
+    command.set_defaults(func=cmd_restore)
