@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import re
 import subprocess
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from santelake.digest import file_sha256
 from santelake.errors import ConfigError, ServiceError
 from santelake.files import write_private
 from santelake.names import DATABASES
@@ -50,14 +50,6 @@ STOPPED = ("keycloak", "trino-coordinator", "trino-worker", "airflow-api-server"
 REPLICAS_ANNOTATION = "santelake.io/replicas-before-restore"
 SCHEDULER = ("airflow-scheduler", "scheduler")  # component, container
 ACTIVE_TASK_STATES = ("queued", "scheduled", "running", "restarting", "deferred", "up_for_retry", "up_for_reschedule")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def object_path(root: Path, key: str) -> Path:
@@ -239,7 +231,7 @@ def backup(release: Release, target: Path, *, report: Callable[[str], None] = pr
             release.run("exec", postgres, "-c", "postgresql", "--",
                         *_psql_shell('pg_dump -Fc --username postgres --dbname "$1"'), database,
                         stdout=path, timeout=3600)
-            manifest["databases"][database] = {"role": role, "file": path.name, "sha256": _sha256(path),
+            manifest["databases"][database] = {"role": role, "file": path.name, "sha256": file_sha256(path),
                                                "bytes": path.stat().st_size}
         with _object_store(release) as client:
             for bucket in sorted(_buckets(release.values).values()):
@@ -260,7 +252,7 @@ def _copy_bucket(client: Any, bucket: str, root: Path, report: Callable[[str], N
         stat = client.fget_object(bucket, item.object_name, str(path))
         path.chmod(0o600)
         metadata = {k.lower(): v for k, v in (stat.metadata or {}).items() if k.lower().startswith("x-amz-meta-")}
-        objects.append({"key": item.object_name, "sha256": _sha256(path), "bytes": path.stat().st_size,
+        objects.append({"key": item.object_name, "sha256": file_sha256(path), "bytes": path.stat().st_size,
                         "metadata": metadata})
     report(f"{bucket}: {len(objects)} objects, {sum(o['bytes'] for o in objects)} bytes")
     return objects
@@ -283,7 +275,7 @@ def read_manifest(source: Path) -> dict[str, Any]:
     for file, entry in files:
         if not file.is_file():
             problems.append(f"{file}: missing")
-        elif file.stat().st_size != entry["bytes"] or _sha256(file) != entry["sha256"]:
+        elif file.stat().st_size != entry["bytes"] or file_sha256(file) != entry["sha256"]:
             problems.append(f"{file}: differs from the manifest (size or SHA-256)")
     if problems:
         raise ConfigError(f"{source}: the backup is damaged; nothing was restored:\n  " + "\n  ".join(problems[:20]))
