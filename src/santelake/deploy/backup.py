@@ -313,18 +313,13 @@ def restore(release: Release, source: Path, *, report: Callable[[str], None] = p
                     *_psql_shell('pg_restore --clean --if-exists --no-owner --no-acl --single-transaction '
                                  '--exit-on-error --role "$1" --username postgres --dbname "$2"'),
                     entry["role"], database, stdin=source / entry["file"], timeout=3600)
-    for component, workload in stopped:
+    for component, workload in stopped:  # in STOPPED's order, each ready before the next starts
         kind, name = workload["kind"].lower(), workload["metadata"]["name"]
         replicas = (workload["metadata"].get("annotations") or {}).get(
             REPLICAS_ANNOTATION, str(workload["spec"].get("replicas", 1)))
         report(f"starting {component} ({replicas})")
         release.run("scale", f"{kind}/{name}", f"--replicas={replicas}")
-        if not component.startswith("airflow"):
-            release.run("rollout", "status", f"{kind}/{name}", f"--timeout={timeout:.0f}s", timeout=timeout + 30)
-    for component, workload in stopped:
-        kind, name = workload["kind"].lower(), workload["metadata"]["name"]
-        if component.startswith("airflow"):
-            release.run("rollout", "status", f"{kind}/{name}", f"--timeout={timeout:.0f}s", timeout=timeout + 30)
+        release.run("rollout", "status", f"{kind}/{name}", f"--timeout={timeout:.0f}s", timeout=timeout + 30)
         release.run("annotate", f"{kind}/{name}", f"{REPLICAS_ANNOTATION}-")
     # The backup's Airflow database has ingest paused (the backup paused it while dumping).
     release.airflow("dags", "unpause", INGEST_DAG)

@@ -73,30 +73,26 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _release_arguments(command: Any) -> None:
+def _command(subparsers: Any, name: str, summary: str, func: Any) -> Any:
+    """A subcommand about one Helm release: its namespace, name, values files and kubectl."""
+    command = subparsers.add_parser(name, help=summary)
     command.add_argument("--namespace", required=True)
     command.add_argument("--release", default="santelake", help="the Helm release name (default santelake)")
     command.add_argument("-f", "--values", action="append", metavar="FILE", help="values files, as given to helm")
     command.add_argument("--kubectl", help="the kubectl to use (default: the one on PATH)")
+    command.set_defaults(func=func)
+    return command
 
 
 def register(subparsers: Any) -> None:
-    command = subparsers.add_parser(
-        "secrets", help="create the Secrets the chart's values name and the namespace lacks (generated values, "
-                        "never printed; existing ones are left alone)")
-    _release_arguments(command)
-    command.set_defaults(func=cmd_secrets)
-    command = subparsers.add_parser(
-        "backup", help="back up a release's databases and buckets (bundled PostgreSQL and MinIO) into a new "
-                       "directory, ingestion paused meanwhile (docs/operations.md)")
-    _release_arguments(command)
-    command.add_argument("--to", required=True, metavar="DIR", help="a new or empty directory")
-    command.set_defaults(func=cmd_backup)
-    command = subparsers.add_parser(
-        "restore", help="restore a backup into a release (a fresh one): checked first, then buckets and "
-                        "databases replaced with Trino, Keycloak and Airflow stopped")
-    _release_arguments(command)
-    command.add_argument("--from", required=True, metavar="DIR", help="a directory `santelake backup` wrote")
-    command.add_argument("--replace", action="store_true",
-                         help="confirm that the release's current data is replaced")
-    command.set_defaults(func=cmd_restore)
+    _command(subparsers, "secrets", "create the Secrets the chart's values name and the namespace lacks (generated "
+                                    "values, never printed; existing ones are left alone)", cmd_secrets)
+    backup = _command(subparsers, "backup", "back up a release's databases and buckets (bundled PostgreSQL and "
+                                            "MinIO) into a new directory, ingestion paused meanwhile "
+                                            "(docs/operations.md)", cmd_backup)
+    backup.add_argument("--to", required=True, metavar="DIR", help="a new or empty directory")
+    restore = _command(subparsers, "restore", "restore a backup into a release (a fresh one): checked first, then "
+                                              "buckets and databases replaced with Keycloak, Trino and Airflow "
+                                              "stopped", cmd_restore)
+    restore.add_argument("--from", required=True, metavar="DIR", help="a directory `santelake backup` wrote")
+    restore.add_argument("--replace", action="store_true", help="confirm that the release's current data is replaced")
