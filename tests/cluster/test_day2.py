@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from santelake.ingest.landing import INCOMING, Landing
+from santelake.digest import file_sha256
+from santelake.ingest.landing import INCOMING, REJECTED, Landing
 from santelake.lake.storage import s3_client
 from santelake.synth import synthesize
 from tests.cluster.conftest import (
@@ -151,6 +152,13 @@ def test_a_killed_trino_worker_is_replaced_and_queries_go_on(release: Cluster, l
     assert table_counts(release, ca) == expected
 
 
+def _scheduler_log(release: Cluster) -> str:
+    """The scheduler's last lines (its tasks' outcomes), for a failure's message."""
+    result = subprocess.run([release.kubectl, "-n", release.namespace, "logs", "deploy/" + f"{NAME}-airflow-scheduler",
+                             "--tail", "60"], capture_output=True, text=True, env=release.env, check=False, timeout=60)
+    return result.stdout[-6000:] + result.stderr[-1000:]
+
+
 def test_a_killed_scheduler_is_replaced_and_loads_go_on(release: Cluster, loaded: Loaded, tmp_path: Path) -> None:
     ca = ca_file(release, tmp_path)
     _kill_and_wait_for_replacement(release, "airflow-scheduler", 1)
@@ -166,7 +174,12 @@ def test_a_killed_scheduler_is_replaced_and_loads_go_on(release: Cluster, loaded
         while key in {o.key for o in landing.objects(INCOMING)}:
             assert time.monotonic() - started < 600, "the new scheduler did not load the extract within 10 minutes"
             time.sleep(5)
+        refused = [o.reason for o in landing.objects(REJECTED) if o.name == name]
+    assert not refused, f"the extract landed after the scheduler's death was rejected: {refused}"
     print(f"\n[cluster] an extract landed after the scheduler's death loaded in {time.monotonic() - started:.0f} s")
-    records = query(release, "dana", f"SELECT status, row_count + quarantined_count FROM iceberg.ops.ingested_files "
-                                     f"WHERE file_name = '{name}'", ca)
-    assert records == [["published", item.rows]], records
+    # By content: a record names the file as it was first loaded.
+    sha = file_sha256(Path(item.path))
+    records = query(release, "dana", f"SELECT status, file_name, row_count + quarantined_count + "
+                                     f"coalesce(unchanged_count, 0) FROM iceberg.ops.ingested_files "
+                                     f"WHERE file_sha256 = '{sha}'", ca)
+    assert records == [["published", name, item.rows]], (records, _scheduler_log(release))
