@@ -15,7 +15,10 @@ santelake loader inside a memory cgroup of that size (root, cgroup v1 or v2): go
 kills it, so a run that ends proves the load fits (see bench/memlimit.py).
 The stack must be up (santelake up). Results print as a table.
 
-usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000]
+--lake-rows N loads into a claims table already holding N rows of other claims, so the load's
+identity check across loads (ingest/identity.py) reads them; its own time prints apart.
+
+usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--lake-rows 100000000]
                                         [--runners floor santelake santelake-no-audit peer]
                                         [--memory-limit 1.75GiB] [--keep | --work DIR]
 """
@@ -38,6 +41,7 @@ CHILD = r"""
 import json, sys, time, resource
 from pathlib import Path
 mode, csv_path, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+lake_rows = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 start = time.perf_counter()
 if mode == "floor":
     import pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq
@@ -69,21 +73,59 @@ else:
     gx_dir = None if mode == "santelake-no-audit" else out / "gx"
     loader = Loader(catalog, runner.pseudonymiser(settings), schemas, gx_dir=gx_dir)
     loader.load("snds.beneficiaries", csv_path.with_name("beneficiaries.csv"))
+    if lake_rows:
+        # Earlier loads' claims (other keys), written straight as data files: the lake the
+        # identity check reads (ingest/identity.py).
+        import numpy as np, pyarrow as pa
+        from santelake.lake.append import ChunkedAppend
+        from santelake.schema import ensure_table, to_arrow_schema
+        declared = schemas["snds.outpatient_claims"]
+        table = ensure_table(catalog, declared)[0]
+        schema = to_arrow_schema(declared)
+        persons = pa.array([f"{i:064x}" for i in range(10_000)])
+        appender, chunk, done = ChunkedAppend(table), 2_000_000, 0
+        while done < lake_rows:
+            n = min(chunk, lake_rows - done)
+            ids = np.arange(done, done + n)
+            appender.write(pa.table({
+                "claim_id": pa.array(np.char.add("L", np.char.zfill(ids.astype(str), 12))),
+                "person_id": persons.take(pa.array(ids % 10_000)),
+                "care_date": pa.array((19000 + ids % 1500).astype("int32"), pa.date32()),
+                "act_code": pa.array(np.full(n, 1111, dtype="int32")),
+                "prescriber_specialty": pa.array(np.ones(n, dtype="int32")),
+                "performer_specialty": pa.array(np.ones(n, dtype="int32")),
+                "amount_paid": pa.array(np.full(n, 2500), pa.int64()).cast(pa.decimal128(12, 2)),
+                "amount_reimbursed": pa.array(np.full(n, 1650), pa.int64()).cast(pa.decimal128(12, 2)),
+                "corrected_claim_id": pa.nulls(n, pa.string()),
+            }).select(schema.names).cast(schema))
+            done += n
+        appender.commit({})
+        print(f"(lake of {lake_rows:,} claims written)", file=sys.stderr, flush=True)
+    import santelake.ingest.load as load_module
+    settled = {"seconds": 0.0}
+    real_settle = load_module.settle
+    def timed_settle(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return real_settle(*args, **kwargs)
+        finally:
+            settled["seconds"] += time.perf_counter() - began
+    load_module.settle = timed_settle
     start = time.perf_counter()
     result = loader.load("snds.outpatient_claims", csv_path)
     seconds = time.perf_counter() - start
     rows = result.rows_read
-    assert result.rows_published == rows, result
+    assert result.rows_published == rows and not result.rows_refused, result
     for identifier in catalog.list_tables(namespace):
         catalog.purge_table(identifier)
     catalog.drop_namespace(namespace)
-print(json.dumps({"rows": rows, "seconds": seconds,
+print(json.dumps({"rows": rows, "seconds": seconds, "identity_seconds": settled["seconds"] if mode != "floor" else 0.0,
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def run(mode: str, csv_path: Path, out: Path, limit: int | None = None) -> dict[str, float]:
-    command = [sys.executable, "-c", CHILD, mode, str(csv_path), str(out)]
+def run(mode: str, csv_path: Path, out: Path, limit: int | None = None, lake_rows: int = 0) -> dict[str, float]:
+    command = [sys.executable, "-c", CHILD, mode, str(csv_path), str(out), str(lake_rows)]
     if limit is None:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     else:
@@ -103,6 +145,9 @@ def main() -> None:
                         help="synthesise into this folder and keep it; a second run with it reuses the files")
     parser.add_argument("--runners", nargs="+", choices=("floor", "santelake", "santelake-no-audit", "peer"),
                         default=["floor", "santelake", "peer"])
+    parser.add_argument("--lake-rows", type=int, default=0,
+                        help="the santelake runners load into a claims table already holding this many rows "
+                             "(other keys): the cost of the identity check across loads")
     parser.add_argument("--memory-limit", type=parse_size, default=None,
                         help="run the santelake loader under this hard memory limit (a cgroup), e.g. 1.25GiB")
     args = parser.parse_args()
@@ -113,7 +158,10 @@ def main() -> None:
     modes = [mode for mode in ("floor", "santelake", "santelake-no-audit", "peer") if mode in args.runners]
     if args.memory_limit:
         print(f"(santelake runs under a hard memory limit of {args.memory_limit / (1 << 30):.2f} GiB)", flush=True)
-    print(f"{'rows':>11} {'file MiB':>9} {'runner':18} {'seconds':>8} {'rows/s':>10} {'peak RSS MiB':>13}")
+    if args.lake_rows:
+        print(f"(the santelake runners load into a table of {args.lake_rows:,} rows)", flush=True)
+    print(f"{'rows':>11} {'file MiB':>9} {'runner':18} {'seconds':>8} {'rows/s':>10} {'peak RSS MiB':>13} "
+          f"{'identity s':>10}")
     with contextlib.ExitStack() as stack:
         peer: trino_peer.BenchTrino | None = None
         for rows in args.rows:
@@ -135,9 +183,11 @@ def main() -> None:
                                   f"{peer.unpack_seconds:.1f} s)", file=sys.stderr, flush=True)
                         figures = trino_peer.measure(peer, csv_path)
                     else:
-                        figures = run(mode, csv_path, work, args.memory_limit if mode != "floor" else None)
+                        figures = run(mode, csv_path, work, args.memory_limit if mode != "floor" else None,
+                                      args.lake_rows if mode != "floor" else 0)
                     print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:18} {figures['seconds']:>8.1f} "
-                          f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f}",
+                          f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f} "
+                          f"{figures.get('identity_seconds', 0.0):>10.1f}",
                           flush=True)
             finally:
                 if not (args.keep or args.work):

@@ -192,7 +192,14 @@ class DuplicateFinder:
         self.keys = list(keys)
         self.spill_dir = spill_dir
         self.bloom = BloomFilter(bloom_bytes)
+        # Every key of the file: resolve() frees ``bloom`` for the settling, and a load that
+        # checks its keys against the table's earlier loads (``ingest.identity``) keeps this.
+        self.seen = self.bloom
         self._written: BinaryIO = (spill_dir / "written.hashes").open("wb")
+        # The file's row number of each written hash, in the same order.
+        self._written_rows: BinaryIO = (spill_dir / "written.rows").open("wb")
+        # (hash, row number) of the held rows published after all.
+        self._late: list[tuple[np.ndarray, np.ndarray]] = []
         self._held: pq.ParquetWriter | None = None
         self.held = 0
 
@@ -228,6 +235,7 @@ class DuplicateFinder:
             hold |= np.isin(hashes, repeats)
         write: np.ndarray = ~hold
         self._written.write(hashes[write].tobytes())
+        self._written_rows.write((offset + positions[write] + 1).astype(np.int64).tobytes())
         if hold.any():
             self._hold(lake, raw, positions, offset, hashes, hold)
         return write
@@ -251,6 +259,7 @@ class DuplicateFinder:
     def resolve(self, lake_columns: list[str]) -> Iterator[Settled]:
         """Settle the held rows, in file order, one stretch at a time."""
         self._written.close()
+        self._written_rows.close()
         self.bloom = BloomFilter(8)  # no longer asked: give its memory to the settling
         if self._held is None:
             return
@@ -265,6 +274,7 @@ class DuplicateFinder:
             table = pa.Table.from_batches([batch])
             raw = [name for name in table.column_names if name.startswith(RAW_PREFIX)]
             dupes = table.filter(pa.array(mine))
+            self._late.append((batch.column(HASH).to_numpy()[~mine], rows[~mine]))
             yield Settled(
                 publish=table.filter(pa.array(~mine)).select(lake_columns),
                 duplicates=dupes.select(raw).rename_columns([name[len(RAW_PREFIX):] for name in raw]),
@@ -297,7 +307,6 @@ class DuplicateFinder:
             with written.open("rb") as spill:
                 while len(chunk := np.fromfile(spill, dtype=np.uint64, count=SCAN_HASHES)):
                     self._split(chunk >> shift, [(chunk, written_out)])
-        written.unlink()
         for part in parts:
             yield (np.fromfile(part / "held.hashes", dtype=np.uint64), np.fromfile(part / "held.rows", dtype=np.int64),
                    part / "written.hashes")
@@ -333,7 +342,19 @@ class DuplicateFinder:
         duplicate |= seen[np.searchsorted(unique, hashes)]
         return np.asarray(rows[duplicate], dtype=np.int64)
 
+    def published(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(key hashes, row numbers) of every row published, a chunk at a time; after :meth:`resolve`.
+
+        Within one file a key hash is published once: a later row with the same hash is a duplicate.
+        """
+        with (self.spill_dir / "written.hashes").open("rb") as hashes, \
+                (self.spill_dir / "written.rows").open("rb") as rows:
+            while len(chunk := np.fromfile(hashes, dtype=np.uint64, count=SCAN_HASHES)):
+                yield chunk, np.fromfile(rows, dtype=np.int64, count=len(chunk))
+        yield from self._late
+
     def close(self) -> None:
         self._written.close()
+        self._written_rows.close()
         if self._held is not None:
             self._held.close()

@@ -33,6 +33,7 @@ from santelake.ingest import source
 from santelake.ingest.dedupe import DEFAULT_DEDUPE_BYTES, DuplicateFinder, dedupe_bytes
 from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
+from santelake.ingest.identity import ALREADY_LOADED, SOURCE_FILE, settle
 from santelake.ingest.quarantine import DEFAULT_MEMORY_ROWS, Quarantine
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
 from santelake.lake.append import ChunkedAppend
@@ -41,8 +42,11 @@ from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_tran
 from santelake.schema import TableSchema, Transform, ensure_table, to_arrow_schema
 
 SOURCE_HASH = "santelake.source-sha256"
-SOURCE_FILE = "santelake.source-file"
 ROWS_READ = "santelake.rows-read"
+# Counted by the identity check across loads (ingest/identity.py); absent from older snapshots.
+ROWS_UPDATED = "santelake.rows-updated"
+ROWS_UNCHANGED = "santelake.rows-unchanged"
+ROWS_REFUSED = "santelake.rows-refused"
 PUBLISHED = "published"
 REJECTED = "rejected"
 DEFAULT_THRESHOLD = 0.05
@@ -61,6 +65,15 @@ class LoadResult:
     rows_quarantined: int
     message: str = ""
     data_docs: str = ""
+    # Of the published rows, those replacing an earlier load's row under the same key; rows
+    # identical to an earlier load's (not published); rows refused as already loaded (quarantined).
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_refused: int = 0
+
+    @property
+    def rows_new(self) -> int:
+        return self.rows_published - self.rows_updated
 
 
 class _Stage:
@@ -281,7 +294,10 @@ class Loader:
             # Published before a crash that came before the record: record it, publish nothing again.
             props = done.summary.additional_properties
             result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, int(props[ROWS_READ]),
-                                int(props["santelake.rows-published"]), int(props["santelake.rows-quarantined"]))
+                                int(props["santelake.rows-published"]), int(props["santelake.rows-quarantined"]),
+                                rows_updated=int(props.get(ROWS_UPDATED, 0)),
+                                rows_unchanged=int(props.get(ROWS_UNCHANGED, 0)),
+                                rows_refused=int(props.get(ROWS_REFUSED, 0)))
             self._record(files_table, result)
             return result
         persons = self.known_persons() if declared.name != "beneficiaries" else None
@@ -354,16 +370,30 @@ class Loader:
                            f"published. Data Docs: {docs}")
                 self._reject(LoadResult(declared.full_name, path.name, sha256, REJECTED, read, 0, len(quarantine),
                                         message, docs), declared, path, quarantine, quarantine_table, files_table)
-        summary = {ROWS_READ: str(read), "santelake.rows-published": str(published),
-                   "santelake.rows-quarantined": str(len(quarantine))}
-        self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
-        self.after_step("quarantine")
         if stage.buffer:
             appender.write(pa.concat_tables(stage.buffer))
+        # Every row is staged: the keys an earlier load published are settled as the table says.
+        repeats = settle(table, declared, finder, appender)
+        if repeats.refusals:
+            quarantine.add([row for row, _, _ in repeats.refusals], [ALREADY_LOADED] * repeats.refused,
+                           [person for _, person, _ in repeats.refusals],
+                           [earlier for _, _, earlier in repeats.refusals])
+        published -= repeats.unchanged + repeats.refused
+        summary = {ROWS_READ: str(read), "santelake.rows-published": str(published),
+                   "santelake.rows-quarantined": str(len(quarantine)), ROWS_UPDATED: str(repeats.updated),
+                   ROWS_UNCHANGED: str(repeats.unchanged), ROWS_REFUSED: str(repeats.refused)}
+        self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
+        self.after_step("quarantine")
         appender.commit({SOURCE_HASH: sha256, SOURCE_FILE: path.name} | summary)
         self.after_step("publish")
+        message = ""
+        if repeats.refused:
+            earliest = repeats.refusals[0][2]
+            message = (f"{path.name}: {repeats.refused:,} rows repeat a key an earlier load published (the first, "
+                       f"row {repeats.refusals[0][0]}, from {earliest}); set aside in ops.quarantine as "
+                       f"{ALREADY_LOADED}")
         result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, read, published, len(quarantine),
-                            data_docs=docs)
+                            message, docs, repeats.updated, repeats.unchanged, repeats.refused)
         self._record(files_table, result)
         self.after_step("record")
         return result
@@ -414,6 +444,7 @@ class Loader:
                 "row_number": batch.column("row_number"),
                 "rule": batch.column("rule"),
                 "raw_reference": batch.column("raw_reference"),
+                "earlier_file": batch.column("earlier_file"),
                 "pseudonym_key_id": pa.repeat(self.pseudonymiser.key_id, count),
                 "loaded_at": pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), count),
             })
@@ -427,6 +458,9 @@ class Loader:
             "file_sha256": result.sha256, "file_name": result.file, "target_table": result.table,
             "row_count": result.rows_published, "quarantined_count": result.rows_quarantined,
             "status": result.status, "pseudonym_key_id": self.pseudonymiser.key_id, "loaded_at": self.clock(),
+            "new_count": result.rows_new if result.status == PUBLISHED else 0,
+            "updated_count": result.rows_updated, "unchanged_count": result.rows_unchanged,
+            "refused_count": result.rows_refused,
         }
         files_table.append(pa.Table.from_pylist([row]).select(schema.names).cast(schema))
         trim_history(files_table, self.ops_history)

@@ -18,11 +18,13 @@ from pathlib import Path
 import pyarrow as pa
 
 DEFAULT_MEMORY_ROWS = 65_536
-SCHEMA = pa.schema([("row_number", pa.int64()), ("rule", pa.string()), ("raw_reference", pa.string())])
+SCHEMA = pa.schema([("row_number", pa.int64()), ("rule", pa.string()), ("raw_reference", pa.string()),
+                    ("earlier_file", pa.string())])
 
 
 class Quarantine:
-    """Row numbers, broken rules and raw references, in the order added; spilled past ``memory_rows``."""
+    """Row numbers, broken rules, raw references (and, for a key loaded before, the earlier file), in the
+    order added; spilled past ``memory_rows``."""
 
     def __init__(self, spill_dir: Path | None = None, memory_rows: int = DEFAULT_MEMORY_ROWS) -> None:
         if memory_rows < 1:
@@ -32,7 +34,8 @@ class Quarantine:
         self.by_rule: Counter[str] = Counter()
         self._rows: list[int] = []
         self._rules: list[str] = []
-        self._references: list[str] = []
+        self._references: list[str | None] = []
+        self._earlier: list[str | None] = []
         self._count = 0
         self._spill: Path | None = None
         self._writer: pa.ipc.RecordBatchFileWriter | None = None
@@ -41,14 +44,18 @@ class Quarantine:
     def __len__(self) -> int:
         return self._count
 
-    def add(self, rows: Sequence[int], rules: Sequence[str], references: Sequence[str]) -> None:
+    def add(self, rows: Sequence[int], rules: Sequence[str], references: Sequence[str | None],
+            earlier: Sequence[str | None] | None = None) -> None:
         if self._read:
             raise RuntimeError("rows added to a quarantine already read back")
-        if not len(rows) == len(rules) == len(references):
-            raise ValueError(f"{len(rows)} rows, {len(rules)} rules and {len(references)} references")
+        earlier = [None] * len(rows) if earlier is None else earlier
+        if not len(rows) == len(rules) == len(references) == len(earlier):
+            raise ValueError(f"{len(rows)} rows, {len(rules)} rules, {len(references)} references and "
+                             f"{len(earlier)} earlier files")
         self._rows += rows
         self._rules += rules
         self._references += references
+        self._earlier += earlier
         self._count += len(rows)
         self.by_rule.update(rules)
         if len(self._rows) >= self.memory_rows:
@@ -63,11 +70,12 @@ class Quarantine:
             self._spill = Path(name)
             self._writer = pa.ipc.new_file(str(self._spill), SCHEMA)
         self._writer.write_batch(self._batch())
-        self._rows, self._rules, self._references = [], [], []
+        self._rows, self._rules, self._references, self._earlier = [], [], [], []
 
     def _batch(self) -> pa.RecordBatch:
         return pa.record_batch([pa.array(self._rows, pa.int64()), pa.array(self._rules, pa.string()),
-                                pa.array(self._references, pa.string())], schema=SCHEMA)
+                                pa.array(self._references, pa.string()), pa.array(self._earlier, pa.string())],
+                               schema=SCHEMA)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Every row set aside, in the order added, a batch of at most ``memory_rows`` at a time."""

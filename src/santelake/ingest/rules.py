@@ -87,6 +87,24 @@ def one_of(column: str, allowed: tuple[object, ...]) -> RowRule:
                    ("in_set", (column,), {"value_set": list(allowed)}))
 
 
+def claim_amounts() -> RowRule:
+    """An ordinary claim line pays 0 <= reimbursed <= paid; a regularisation line (it names the line it
+    corrects, never itself) the same amounts negated: paid <= reimbursed <= 0."""
+
+    def check(t: pa.Table) -> pa.Array:
+        paid, refunded, link = t["amount_paid"], t["amount_reimbursed"], t["corrected_claim_id"]
+        zero = pa.scalar(0, paid.type)
+        ordinary = pc.or_(pc.or_(pc.less(paid, zero), pc.less(refunded, pa.scalar(0, refunded.type))),
+                          pc.greater(refunded, paid))
+        correction = pc.or_(pc.or_(pc.greater(paid, zero), pc.greater(refunded, pa.scalar(0, refunded.type))),
+                            pc.or_(pc.less(refunded, paid), pc.equal(link, t["claim_id"])))
+        return _filled(pc.if_else(pc.is_null(link), ordinary, correction))
+
+    return RowRule("amounts.sign", "an ordinary line has 0 <= amount_reimbursed <= amount_paid; a regularisation "
+                   "line amount_paid <= amount_reimbursed <= 0 and corrects another claim_id", check,
+                   ("claim_amounts", ("amount_paid", "amount_reimbursed", "corrected_claim_id", "claim_id"), {}))
+
+
 class KnownPersons:
     """The person pseudonyms already in the lake, as a sorted array of 64-bit prefixes.
 
@@ -170,7 +188,7 @@ def source_rules(table: str) -> list[RowRule]:
         rules += [matches("cip13_code", CIP13, "CIP13"), matches("atc_code", ATC, "ATC"),
                   between("quantity", 1, 100)]
     elif table == "outpatient_claims":
-        rules += [between("amount_paid", 0, 1_000_000), ordered("amount_reimbursed", "amount_paid")]
+        rules += [between("amount_paid", -1_000_000, 1_000_000), claim_amounts()]
     elif table == "gp_consultations":
         rules += [matches("gp_rpps", RPPS, "RPPS"), one_of("consultation_type", ("G", "GS", "VG", "TC"))]
     return rules

@@ -29,6 +29,12 @@ class ChunkedAppend:
         self._uuid = uuid.uuid4()
         self._counter = itertools.count(0)  # file names stay unique across the chunks
         self.data_files: list[Any] = []
+        # Data files of the table this snapshot replaces (a row updated in place: copy-on-write).
+        self.replaced: list[Any] = []
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return self.table.schema().as_arrow()
 
     def write(self, chunk: pa.Table) -> None:
         """Write ``chunk`` (the table's Arrow schema) as data files; nothing is visible yet."""
@@ -41,10 +47,14 @@ class ChunkedAppend:
                                                     write_uuid=self._uuid, counter=self._counter)
 
     def commit(self, properties: dict[str, str]) -> None:
-        """Append every data file written in one snapshot carrying ``properties``, and commit it."""
+        """Add every data file written (and remove those replaced) in one snapshot carrying ``properties``."""
         transaction = self.table.transaction()
-        # A merge append: it merges manifests as the table's properties say (schema/iceberg.py).
-        with transaction.update_snapshot(snapshot_properties=properties).merge_append() as append:
+        snapshot = transaction.update_snapshot(snapshot_properties=properties)
+        # A merge append merges manifests as the table's properties say (schema/iceberg.py); an
+        # overwrite removes the replaced files in the same atomic commit.
+        with (snapshot.overwrite() if self.replaced else snapshot.merge_append()) as change:
+            for data_file in self.replaced:
+                change.delete_data_file(data_file)
             for data_file in self.data_files:
-                append.append_data_file(data_file)
+                change.append_data_file(data_file)
         transaction.commit_transaction()

@@ -30,7 +30,8 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import AlwaysTrue
 
 from santelake.errors import SantelakeError
-from santelake.ingest.load import SOURCE_FILE, SOURCE_HASH
+from santelake.ingest.identity import SOURCE_FILE
+from santelake.ingest.load import SOURCE_HASH
 from santelake.lake.stream import file_by_file, grouped
 from santelake.pseudonymise.key import CHAIN_ID_SEPARATOR, KEY_ID_PROPERTY, chain_id_of, key_id_of
 from santelake.pseudonymise.pseudonym import Pseudonymiser

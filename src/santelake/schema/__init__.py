@@ -19,6 +19,7 @@ from santelake.schema.loader import load_schemas, load_table_schema, sources
 from santelake.schema.model import (
     Column,
     DroppedSourceColumn,
+    OnRepeat,
     PartitionField,
     Sensitivity,
     SortField,
@@ -33,6 +34,7 @@ __all__ = [
     "ChangeKind",
     "Column",
     "DroppedSourceColumn",
+    "OnRepeat",
     "PartitionField",
     "SchemaEvolutionError",
     "SchemaFileError",

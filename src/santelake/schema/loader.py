@@ -34,6 +34,7 @@ from santelake.schema.errors import SchemaFileError
 from santelake.schema.model import (
     Column,
     DroppedSourceColumn,
+    OnRepeat,
     PartitionField,
     Sensitivity,
     SortField,
@@ -55,6 +56,7 @@ TABLE_KEYS = (
     "partition_by",
     "sort_by",
     "identifier_fields",
+    "on_repeat",
 )
 REQUIRED_TABLE_KEYS = ("table", "namespace", "doc", "source", "columns")
 SOURCE_KEYS = ("file", "delimiter", "encoding", "load_after")
@@ -297,8 +299,23 @@ def _table(root: _Node) -> TableSchema:
         dropped_source_columns=dropped,
         partition_by=tuple(_partition_field(node, lake) for node in _items(keys.get("partition_by"))),
         sort_by=tuple(_sort_field(node, lake) for node in _items(keys.get("sort_by"))),
-        identifier_fields=_identifier_fields(keys.get("identifier_fields"), lake),
+        identifier_fields=(identifiers := _identifier_fields(keys.get("identifier_fields"), lake)),
+        on_repeat=_on_repeat(keys.get("identifier_fields"), keys.get("on_repeat"), source, identifiers),
     )
+
+
+def _on_repeat(identifier_node: _Node | None, node: _Node | None, source: SourceFile | None,
+               identifiers: tuple[str, ...]) -> OnRepeat | None:
+    """Required of a loaded table with identifier fields (no silent default), refused elsewhere."""
+    if source is None or not identifiers:
+        if node is not None:
+            node.fail("on_repeat applies only to a table with a source and identifier_fields")
+        return None
+    if node is None:
+        assert identifier_node is not None
+        identifier_node.fail(f"a loaded table with identifier_fields must say what a repeated key means: on_repeat: "
+                  f"{' or '.join(choice.value for choice in OnRepeat)} (docs/ingestion.md)")
+    return node.choice(OnRepeat)
 
 
 def _items(node: _Node | None) -> list[_Node]:

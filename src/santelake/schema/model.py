@@ -38,6 +38,13 @@ class Transform(StrEnum):
     DROP = "drop"
 
 
+class OnRepeat(StrEnum):
+    """What a row arriving again under a key its table already holds means (docs/ingestion.md)."""
+
+    KEEP_LATEST = "keep_latest"  # a reference table: the later row is the current state
+    REFUSE = "refuse"  # an event table: the repeat goes to quarantine, naming the earlier file
+
+
 class SourceFormat(StrEnum):
     CSV = "csv"
     PARQUET = "parquet"
@@ -110,6 +117,8 @@ class TableSchema:
     partition_by: tuple[PartitionField, ...]
     sort_by: tuple[SortField, ...]
     identifier_fields: tuple[str, ...]
+    # Loaded tables with identifier fields only; None elsewhere.
+    on_repeat: OnRepeat | None = None
 
     @property
     def identifier(self) -> tuple[str, str]:

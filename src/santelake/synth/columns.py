@@ -41,10 +41,11 @@ def days(values: Int64s, missing: Bools | None = None) -> pa.Array:
 
 def amounts(cents: Int64s) -> pa.Array:
     """Euro amounts with two decimals, built straight from integer cents."""
-    # decimal128 stores each value as a 128-bit little-endian integer of cents: low word
-    # the cents, high word zero (amounts are never negative).
+    # decimal128 stores each value as a 128-bit little-endian two's-complement integer of
+    # cents: low word the cents, high word the sign (a regularisation line is negative).
     words = np.zeros((len(cents), 2), dtype=np.int64)
     words[:, 0] = cents
+    words[:, 1] = np.where(np.asarray(cents) < 0, -1, 0)
     return pa.Array.from_buffers(pa.decimal128(9, 2), len(cents), [None, pa.py_buffer(words)])
 
 

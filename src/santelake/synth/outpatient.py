@@ -24,6 +24,10 @@ _REIMBURSED_PERCENT = np.array([act.reimbursed_percent for act in ACTS], dtype=n
 _PATIENT_FEE = np.array([act.patient_fee for act in ACTS])
 _PATIENT_FEE_CENTS = 100
 _ADULT_AGE = 18
+# Regularisation lines: a later line with its own id, negative amounts and the id of the line it
+# corrects (a cancelled act, a tariff error). Two in three cancel the line whole.
+CORRECTED_SHARE = 0.01
+_CANCELLED_SHARE = 2 / 3
 
 
 def claims(rng: np.random.Generator, persons: Persons) -> pa.Table:
@@ -39,16 +43,26 @@ def claims(rng: np.random.Generator, persons: Persons) -> pa.Table:
     fee = np.where(_PATIENT_FEE[act] & (age >= _ADULT_AGE), _PATIENT_FEE_CENTS, 0)
     reimbursed = np.maximum(base * _REIMBURSED_PERCENT[act] // 100 - fee, 0)
 
+    # Drawn last, so the ordinary lines are those of earlier versions of the generator.
+    corrected = np.flatnonzero(rng.random(rows) < CORRECTED_SHARE)
+    share = np.where(rng.random(len(corrected)) < _CANCELLED_SHARE, 1.0, rng.uniform(0.1, 0.9, len(corrected)))
+    paid_back = np.rint(charged[corrected] * share).astype(np.int64)
+    refunded = np.minimum(reimbursed[corrected], np.rint(reimbursed[corrected] * share).astype(np.int64))
+    everyone = np.concatenate([np.arange(rows), corrected])
+    ids = columns.row_ids(persons.block, rows + len(corrected))
+    links = pa.concat_arrays([pa.nulls(rows, pa.string()), ids.take(pa.array(corrected))])
+
     return columns.assemble(
         OUTPATIENT_CLAIMS,
         {
-            "FLX_ID": columns.row_ids(persons.block, rows),
-            "BEN_NIR": persons.nir_strings(owner),
-            "EXE_SOI_DTD": columns.days(day),
-            "PRS_NAT_REF": columns.integers(_CODE[act]),
-            "PSP_SPE_COD": columns.integers(_PRESCRIBER[act]),
-            "PSE_SPE_COD": columns.integers(_PERFORMER[act]),
-            "PRS_PAI_MNT": columns.amounts(charged),
-            "PRS_REM_MNT": columns.amounts(reimbursed),
+            "FLX_ID": ids,
+            "BEN_NIR": persons.nir_strings(owner[everyone]),
+            "EXE_SOI_DTD": columns.days(day[everyone]),
+            "PRS_NAT_REF": columns.integers(_CODE[act[everyone]]),
+            "PSP_SPE_COD": columns.integers(_PRESCRIBER[act[everyone]]),
+            "PSE_SPE_COD": columns.integers(_PERFORMER[act[everyone]]),
+            "PRS_PAI_MNT": columns.amounts(np.concatenate([charged, -paid_back])),
+            "PRS_REM_MNT": columns.amounts(np.concatenate([reimbursed, -refunded])),
+            "FLX_REG_ID": links,
         },
     )

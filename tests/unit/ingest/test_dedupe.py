@@ -38,6 +38,14 @@ def _run(tmp_path: Path, batches: list[pa.Table], bloom_bytes: int) -> tuple[lis
         assert settled.publish.column_names == ["person", "code", "note"]
         duplicates += settled.duplicate_rows
         kept += _published_rows(settled.publish, batches)
+    # What the identity check across loads reads back: each published row's number and key hash.
+    every_hash = row_hashes(pa.concat_tables(batches), ["person", "code", "note"])
+    numbers = []
+    for hashes, rows in finder.published():
+        assert (every_hash[rows - 1] == hashes).all()
+        numbers += rows.tolist()
+    assert sorted(numbers) == sorted(kept)
+    assert finder.seen.contains(every_hash).all(), "the file's filter holds every key of the file"
     finder.close()
     return sorted(kept), sorted(duplicates), finder.held
 

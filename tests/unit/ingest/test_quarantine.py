@@ -38,7 +38,7 @@ def test_every_row_comes_back_in_order_and_the_spill_file_goes(tmp_path: Path, c
 
 def test_mismatched_lists_and_adding_after_reading_are_refused(tmp_path: Path) -> None:
     with Quarantine(tmp_path, 5) as quarantine:
-        with pytest.raises(ValueError, match="2 rows, 1 rules and 2 references"):
+        with pytest.raises(ValueError, match="2 rows, 1 rules, 2 references and 2 earlier files"):
             quarantine.add([1, 2], ["a"], ["x", "y"])
         quarantine.add([1], ["a"], ["x"])
         list(quarantine.batches())

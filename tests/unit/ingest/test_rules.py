@@ -66,3 +66,22 @@ def test_suite_has_an_expectation_for_every_rule_but_the_known_person() -> None:
     kinds = {type(e).__name__ for e in expectations}
     assert {"ExpectColumnValuesToNotBeNull", "ExpectColumnValuesToMatchRegex",
             "ExpectColumnPairValuesAToBeGreaterThanB", "ExpectTableColumnsToMatchSet"} <= kinds
+
+
+def test_claim_amounts_an_ordinary_line_and_a_regularisation_line() -> None:
+    from decimal import Decimal
+
+    from santelake.ingest.rules import claim_amounts
+
+    money = pa.decimal128(12, 2)
+    rows = pa.table({
+        "claim_id": ["a", "b", "c", "d", "e", "f", "g", "h"],
+        "amount_paid": pa.array([Decimal(v) for v in ("25", "25", "-25", "-25", "-25", "-10", "25", "-25")], money),
+        "amount_reimbursed": pa.array([Decimal(v) for v in ("16.5", "30", "-16.5", "-30", "5", "-5", "-1", "-16.5")],
+                                      money),
+        "corrected_claim_id": [None, None, "a", "a", "a", "a", None, "h"],
+    })
+    # a: ordinary; b: reimbursed more than paid; c: a correction of a; d: refunds more than paid back;
+    # e: a correction with a positive amount; f: a partial correction; g: a negative ordinary line;
+    # h: a line correcting itself.
+    assert claim_amounts().violations(rows).to_pylist() == [False, True, False, True, True, False, True, True]

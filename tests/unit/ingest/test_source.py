@@ -13,9 +13,10 @@ from santelake.ingest import runner, source
 from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_transforms
 from santelake.schema import TableSchema
 
-HEADER = "FLX_ID;BEN_NIR;EXE_SOI_DTD;PRS_NAT_REF;PSP_SPE_COD;PSE_SPE_COD;PRS_PAI_MNT;PRS_REM_MNT"
+HEADER = "FLX_ID;BEN_NIR;EXE_SOI_DTD;PRS_NAT_REF;PSP_SPE_COD;PSE_SPE_COD;PRS_PAI_MNT;PRS_REM_MNT;FLX_REG_ID"
 GOOD = {"FLX_ID": "1", "BEN_NIR": "163026391167374", "EXE_SOI_DTD": "2024-09-22", "PRS_NAT_REF": "1112",
-        "PSP_SPE_COD": "1", "PSE_SPE_COD": "11", "PRS_PAI_MNT": "30.00", "PRS_REM_MNT": "20.00"}
+        "PSP_SPE_COD": "1", "PSE_SPE_COD": "11", "PRS_PAI_MNT": "30.00", "PRS_REM_MNT": "20.00",
+        "FLX_REG_ID": ""}
 # Values around what Arrow's typed parse and the text path (trim, then cast) accept.
 INTEGERS = ["12", " 12", "12 ", "\t12", "+12", "-12", "0012", "1e3", "12.0", "2147483647", "2147483648",
             "-2147483648", "-2147483649", " ", "", '"12"', '""', '" 12 "', "0x1F", "12\u00a0", "\u0661\u0662",
@@ -105,7 +106,7 @@ def test_a_structural_fault_after_a_bad_value_is_still_reported(
         list(source.csv_batches(path, claims))
 
     # Arrow's streaming reader gives the row's text, not its number; the message never quotes it (a NIR).
-    assert "a row has 7 column(s) where the header has 8" in str(caught.value)
+    assert "a row has 8 column(s) where the header has 9" in str(caught.value)
     assert "163026391167374" not in str(caught.value) and "1800" not in str(caught.value)
 
 
@@ -196,7 +197,7 @@ def test_no_message_quotes_the_files_content(tmp_path: Path, claims: TableSchema
     passwd.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
     with pytest.raises(source.SourceFileError) as caught:
         list(source.csv_batches(passwd, claims))
-    assert "root" not in str(caught.value).replace(str(tmp_path), "") and "expected 8 separated by ';'" in str(
+    assert "root" not in str(caught.value).replace(str(tmp_path), "") and "expected 9 separated by ';'" in str(
         caught.value)
     renamed = tmp_path / "renamed.csv"
     renamed.write_text(HEADER.replace("BEN_NIR", "163026391167374") + "\n" + ";".join(GOOD.values()) + "\n")

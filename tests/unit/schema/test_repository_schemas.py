@@ -20,7 +20,7 @@ RAW_CONTRACT = {
     },
     "outpatient_claims.csv": {
         "FLX_ID", "BEN_NIR", "EXE_SOI_DTD", "PRS_NAT_REF",
-        "PSP_SPE_COD", "PSE_SPE_COD", "PRS_PAI_MNT", "PRS_REM_MNT",
+        "PSP_SPE_COD", "PSE_SPE_COD", "PRS_PAI_MNT", "PRS_REM_MNT", "FLX_REG_ID",
     },
     "pharmacy_dispensations.parquet": {
         "DSP_ID", "BEN_NIR", "EXE_SOI_DTD", "PHA_CIP_C13", "PHA_ATC_CLA", "PHA_ACT_QSN",

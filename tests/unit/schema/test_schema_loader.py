@@ -9,6 +9,7 @@ import pytest
 from pyiceberg.types import DecimalType, IntegerType
 
 from santelake.schema import (
+    OnRepeat,
     SchemaFileError,
     Sensitivity,
     SourceFormat,
@@ -44,6 +45,7 @@ def test_valid_file_loads(write_table_file: WriteFile, visits_yaml: str) -> None
     )
     assert declared.raw_columns == ("NIR", "VISIT_DTE", "N", "AMOUNT", "WEIGHT", "TOTAL", "BIRTH", "NAME")
     assert declared.identifier_fields == ("person_id",)
+    assert declared.on_repeat is OnRepeat.KEEP_LATEST
     assert [(p.column, p.transform) for p in declared.partition_by] == [("visit_date", "year")]
     assert [(s.column, s.descending, s.nulls_first) for s in declared.sort_by] == [("person_id", False, True)]
 
@@ -167,6 +169,15 @@ BROKEN = [
         "identifier_fields",
         "must be required: true",
     ),
+    (
+        "repeated key's meaning not said",
+        "on_repeat: keep_latest\n",
+        "",
+        "identifier_fields",
+        "must say what a repeated key means: on_repeat: keep_latest or refuse",
+    ),
+    ("repeated key's meaning unknown", "on_repeat: keep_latest", "on_repeat: merge", "merge",
+     "'merge' is not one of keep_latest, refuse"),
     ("missing column key", "    doc: Weight in kg.\n", "", "name: weight", "missing key(s) doc"),
     ("missing source key", "    source: TOTAL\n", "", "name: total", "missing key source"),
     ("CSV without encoding", "  encoding: utf-8\n", "", "source:", "a CSV source needs 'encoding'"),

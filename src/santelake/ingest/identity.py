@@ -1,0 +1,298 @@
+"""A table's key holds across loads: a row whose key an earlier load published is settled, not doubled.
+
+A load stages its rows as data files (nothing visible yet), each key once within the file
+(``ingest.dedupe``). Before the commit, this module finds the staged keys the table already
+holds, exactly, in memory that grows with neither the file nor the table:
+
+1. The table's identifier columns are read a data file at a time, and each key's hash is
+   probed against the file's Bloom filter of its own keys (``DuplicateFinder.seen``). A key
+   the filter never saw is not in the file, for certain; the rest (the repeats, plus the
+   filter's few false positives) are kept as candidates.
+2. The candidates' hashes are matched against the published rows' hashes, read back from the
+   load's spill; then the matched keys are compared exactly, value by value, with the staged
+   rows that carry them. Only those are repeats.
+
+What a repeat means is the table's ``on_repeat`` (``iceberg_schemas/``):
+
+- ``refuse`` (event tables): the staged row is taken out and set aside in quarantine, rule
+  ``already_loaded``, naming the earlier file whose load published the key.
+- ``keep_latest`` (reference tables): a staged row identical to the table's is taken out
+  (unchanged); a different one is published and the table's data files holding the old row
+  are rewritten without it, in the same commit (copy-on-write: readers need no delete files).
+  The previous state stays reachable by time travel.
+
+Staged files that lose rows are rewritten and the old ones removed (they were never visible).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyiceberg.conversions import from_bytes
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, LessThanOrEqual
+from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.manifest import ManifestContent
+
+from santelake.ingest.dedupe import BloomFilter, DuplicateFinder, row_hashes
+from santelake.lake.append import ChunkedAppend
+from santelake.schema import OnRepeat, TableSchema
+
+ALREADY_LOADED = "already_loaded"
+SOURCE_FILE = "santelake.source-file"  # the snapshot property naming the file a load published
+WHERE = "__file"  # the data file (table or staged) a candidate row is in
+PERSON = "person_id"
+
+
+@dataclass
+class Repeats:
+    """What the check found and did; the counts go to the file's record."""
+
+    updated: int = 0  # published, replacing the table's row under the same key
+    unchanged: int = 0  # identical to the table's row: not published again
+    refused: int = 0  # set aside in quarantine (their details in ``refusals``)
+    # Row number, raw reference (the person's pseudonym, if the table has one) and earlier file of each refusal.
+    refusals: list[tuple[int, str | None, str]] = field(default_factory=list)
+
+
+def _staged_range(table: Any, keys: list[str], staged: list[Any]) -> BooleanExpression:
+    """Each key column between the least and the greatest value staged (from the staged files' metrics).
+
+    The table's data files whose bounds fall outside are not read (pyiceberg prunes them by their
+    manifests' metrics): a later extract of increasing ids reads no earlier file at all.
+    """
+    condition: BooleanExpression = AlwaysTrue()
+    schema = table.schema()
+    for key in keys:
+        field = schema.find_field(key)
+        lows = [f.lower_bounds.get(field.field_id) for f in staged]
+        highs = [f.upper_bounds.get(field.field_id) for f in staged]
+        if not staged or any(b is None for b in lows) or any(b is None for b in highs):
+            continue  # a file without metrics for the column: no bound, read everything
+        low = min(from_bytes(field.field_type, b) for b in lows if b is not None)
+        high = max(from_bytes(field.field_type, b) for b in highs if b is not None)
+        # pyiceberg's predicates take (term, literal) at run time; their pydantic fields type otherwise.
+        at_least = GreaterThanOrEqual(key, low)  # type: ignore[call-arg,arg-type]
+        at_most = LessThanOrEqual(key, high)  # type: ignore[call-arg,arg-type]
+        condition = And(condition, And(at_least, at_most))
+    return condition
+
+
+def _scan_tasks(table: Any, columns: tuple[str, ...],
+                condition: BooleanExpression | None = None) -> tuple[Any, list[Any]]:
+    scan = table.scan(selected_fields=columns, row_filter=condition if condition is not None else AlwaysTrue())
+    reader = ArrowScan(table.metadata, table.io, scan.projection(), scan.row_filter, scan.case_sensitive)
+    return reader, list(scan.plan_files())
+
+
+def _candidates(reader: Any, tasks: list[Any], keys: list[str], seen: BloomFilter) -> tuple[np.ndarray, np.ndarray]:
+    """Hash and data file (index in ``tasks``) of each table row whose key the file's filter may hold.
+
+    Twelve bytes a candidate: the repeats plus the filter's false positives, never the table.
+    """
+    hashes: list[np.ndarray] = []
+    where: list[np.ndarray] = []
+    for index, task in enumerate(tasks):
+        for batch in reader.to_record_batches([task]):
+            batch_hashes = row_hashes(pa.Table.from_batches([batch]), keys)
+            hit = seen.contains(batch_hashes)
+            if hit.any():
+                hashes.append(batch_hashes[hit])
+                where.append(np.full(int(hit.sum()), index, dtype=np.int32))
+    if not hashes:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32)
+    return np.concatenate(hashes), np.concatenate(where)
+
+
+def _published_rows(finder: DuplicateFinder, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hash, row number) of each published row whose key hash is in ``wanted``, sorted by hash."""
+    found_hashes: list[np.ndarray] = []
+    found_rows: list[np.ndarray] = []
+    for hashes, numbers in finder.published():
+        hit = np.isin(hashes, wanted)
+        found_hashes.append(hashes[hit])
+        found_rows.append(numbers[hit])
+    hashes = np.concatenate(found_hashes) if found_hashes else np.empty(0, dtype=np.uint64)
+    rows = np.concatenate(found_rows) if found_rows else np.empty(0, dtype=np.int64)
+    order = np.argsort(hashes)
+    return hashes[order], rows[order]
+
+
+def _lake_rows(reader: Any, tasks: list[Any], files: np.ndarray, keys: list[str], matched: np.ndarray) -> pa.Table:
+    """Keys and data file index of the table's rows whose key hash is in ``matched``, from ``files`` only."""
+    parts = []
+    for index in files.tolist():
+        for batch in reader.to_record_batches([tasks[index]]):
+            hit = np.isin(row_hashes(pa.Table.from_batches([batch]), keys), matched)
+            if hit.any():
+                mask = pa.array(hit)
+                parts.append(pa.table({key: batch.column(key).filter(mask) for key in keys}
+                                      | {WHERE: pa.array(np.full(int(hit.sum()), index, dtype=np.int32))}))
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _read_staged(appender: ChunkedAppend, data_file: Any, columns: list[str] | None = None) -> pa.Table:
+    with appender.table.io.new_input(data_file.file_path).open() as stream:
+        return pq.read_table(stream, columns=columns)
+
+
+def _same_rows(left: pa.Table, right: pa.Table, columns: list[str]) -> np.ndarray:
+    """Row by row, whether ``left`` and ``right`` (aligned) hold the same values; two nulls are the same."""
+    same = np.ones(left.num_rows, dtype=bool)
+    for name in columns:
+        a, b = left[name].combine_chunks(), right[name].combine_chunks()
+        if pa.types.is_nested(a.type):
+            same &= np.array([x == y for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)], dtype=bool)
+            continue
+        if a.type != b.type:
+            b = b.cast(a.type)
+        equal = pc.fill_null(pc.equal(a, b), False)
+        both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+        same &= np.asarray(pc.or_(equal, both_null).to_numpy(zero_copy_only=False), dtype=bool)
+    return same
+
+
+def _rows_with_keys(data: pa.Table, keys: list[str], wanted: pa.Table) -> np.ndarray:
+    """Mask of the rows of ``data`` whose key (all of ``keys``) is one of ``wanted``'s, compared exactly."""
+    indexed = data.select(keys).append_column("__row", pa.array(np.arange(data.num_rows, dtype=np.int64)))
+    matched = indexed.join(wanted.select(keys).group_by(keys).aggregate([]), keys=keys, join_type="inner")
+    mask = np.zeros(data.num_rows, dtype=bool)
+    mask[matched["__row"].to_numpy()] = True
+    return mask
+
+
+def _sources(table: Any) -> dict[str, str]:
+    """Each live data file of the table: the source file whose load added it (``""`` when unknown)."""
+    names: dict[str, str] = {}
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return names
+    for manifest in snapshot.manifests(table.io):
+        if manifest.content != ManifestContent.DATA:
+            continue
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            added = table.metadata.snapshot_by_id(entry.snapshot_id) if entry.snapshot_id is not None else None
+            props = added.summary.additional_properties if added is not None and added.summary is not None else {}
+            names[entry.data_file.file_path] = props.get(SOURCE_FILE, "")
+    return names
+
+
+def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender: ChunkedAppend) -> Repeats:
+    """Settle the staged rows of ``appender`` whose key ``table`` already holds; see the module's docstring.
+
+    Call after every row is staged (``appender.data_files``) and the finder resolved.
+    """
+    repeats = Repeats()
+    if declared.on_repeat is None or not declared.identifier_fields or table.current_snapshot() is None:
+        return repeats
+    keys = list(declared.identifier_fields)
+    reader, tasks = _scan_tasks(table, tuple(keys), _staged_range(table, keys, appender.data_files))
+    candidate_hashes, candidate_files = _candidates(reader, tasks, keys, finder.seen)
+    if not len(candidate_hashes):
+        return repeats
+    # The staged rows whose key hash an earlier load's row shares: compared exactly below.
+    matched_hashes, matched_rows = _published_rows(finder, np.unique(candidate_hashes))
+    if not len(matched_hashes):
+        return repeats
+    files = np.unique(candidate_files[np.isin(candidate_hashes, matched_hashes)])
+    lake = _lake_rows(reader, tasks, files, keys, matched_hashes)
+    wanted = [c.name for c in declared.lake_columns] if declared.on_repeat is OnRepeat.KEEP_LATEST else \
+        keys + ([PERSON] if PERSON in {c.name for c in declared.lake_columns} else [])
+    staged_parts = []
+    for index, data_file in enumerate(appender.data_files):
+        part = _read_staged(appender, data_file, list(dict.fromkeys(keys + wanted)))
+        hit = np.isin(row_hashes(part, keys), matched_hashes)
+        if hit.any():
+            staged_parts.append(part.filter(pa.array(hit)).append_column(WHERE, pa.repeat(str(index), int(hit.sum()))))
+    if not staged_parts:
+        return repeats
+    staged = pa.concat_tables(staged_parts, promote_options="permissive")
+    # Exact: a staged row repeats a key when every key value equals an earlier row's.
+    pairs = staged.join(lake.select([*keys, WHERE]).rename_columns([*keys, "__lake_file"]), keys=keys,
+                        join_type="inner")
+    if not pairs.num_rows:
+        return repeats
+    paths = [task.file.file_path for task in tasks]
+    if declared.on_repeat is OnRepeat.REFUSE:
+        _refuse(table, keys, pairs, (matched_hashes, matched_rows), paths, appender, repeats)
+    else:
+        _keep_latest(table, declared, keys, pairs, tasks, appender, repeats)
+    return repeats
+
+
+def _refuse(table: Any, keys: list[str], pairs: pa.Table, published: tuple[np.ndarray, np.ndarray],
+            paths: list[str], appender: ChunkedAppend, repeats: Repeats) -> None:
+    sources = _sources(table)
+    first = pairs.group_by(keys + ([PERSON] if PERSON in pairs.column_names else []) + [WHERE]) \
+        .aggregate([("__lake_file", "min")])
+    hashes, numbers = published
+    rows = numbers[np.searchsorted(hashes, row_hashes(first, keys))].tolist()
+    people = first[PERSON].to_pylist() if PERSON in first.column_names else [None] * first.num_rows
+    for row, person, index in zip(rows, people, first["__lake_file_min"].to_pylist(), strict=True):
+        path = paths[index]
+        repeats.refusals.append((row, person, sources.get(path) or f"an earlier load ({path})"))
+    repeats.refusals.sort()
+    repeats.refused = len(repeats.refusals)
+    _drop_staged(appender, keys, first)
+
+
+def _keep_latest(table: Any, declared: TableSchema, keys: list[str], pairs: pa.Table, tasks: list[Any],
+                 appender: ChunkedAppend, repeats: Repeats) -> None:
+    columns = [c.name for c in declared.lake_columns]
+    reader, _ = _scan_tasks(table, ("*",))
+    old: dict[int, pa.Table] = {}
+    for index in sorted(set(pairs["__lake_file"].to_pylist())):
+        old[index] = reader.to_table([tasks[index]]).select(columns)
+    staged = _unique_staged(pairs, keys, columns)
+    previous = pa.concat_tables([data.filter(pa.array(_rows_with_keys(data, keys, staged))) for data in old.values()],
+                                promote_options="permissive")
+    # A key the table held once, with the same values: unchanged. Held twice (before keys were
+    # checked across loads) or with other values: updated, every old row replaced.
+    counts = previous.group_by(keys).aggregate([([], "count_all")])
+    once = counts.filter(pc.equal(counts["count_all"], 1)).select(keys)
+    single = previous.filter(pa.array(_rows_with_keys(previous, keys, once))) if once.num_rows else previous.slice(0, 0)
+    order = [(k, "ascending") for k in keys]
+    aligned_new = single.select(keys).join(staged, keys=keys, join_type="inner").sort_by(order)
+    aligned_old = single.sort_by(order)
+    same = _same_rows(aligned_old.select(columns), aligned_new.select(columns), columns) if single.num_rows else \
+        np.zeros(0, dtype=bool)
+    unchanged = aligned_old.select(keys).filter(pa.array(same))
+    repeats.unchanged = unchanged.num_rows
+    repeats.updated = staged.num_rows - unchanged.num_rows
+    if unchanged.num_rows:
+        _drop_staged(appender, keys, unchanged.join(staged.select([*keys, WHERE]), keys=keys, join_type="inner"))
+    replaced = staged.filter(pa.array(~_rows_with_keys(staged, keys, unchanged))) if unchanged.num_rows else staged
+    if not replaced.num_rows:
+        return
+    for index, data in old.items():
+        drop = _rows_with_keys(data, keys, replaced)
+        if not drop.any():
+            continue
+        appender.replaced.append(tasks[index].file)
+        # Rows deleted through Trino (delete files) were left out of the read: not written again.
+        appender.write(data.filter(pa.array(~drop)).cast(appender.arrow_schema))
+
+
+def _unique_staged(pairs: pa.Table, keys: list[str], columns: list[str]) -> pa.Table:
+    """One row per staged key (a key matched several table rows appears once per match in ``pairs``)."""
+    first = pairs.append_column("__pair", pa.array(np.arange(pairs.num_rows, dtype=np.int64)))
+    chosen = first.group_by(keys).aggregate([("__pair", "min")])["__pair_min"]
+    return pairs.take(chosen).select([*columns, WHERE])
+
+
+def _drop_staged(appender: ChunkedAppend, keys: list[str], dropped: pa.Table) -> None:
+    """Rewrite each staged data file that holds a row of ``dropped`` (keys and WHERE) without it."""
+    for index in sorted({int(i) for i in dropped[WHERE].to_pylist()}, reverse=True):
+        data_file = appender.data_files[index]
+        mine = dropped.filter(pc.equal(dropped[WHERE], str(index)))
+        data = _read_staged(appender, data_file)
+        keep = ~_rows_with_keys(data, keys, mine)
+        del appender.data_files[index]
+        appender.table.io.delete(data_file.file_path)  # staged only: never visible
+        if keep.any():
+            appender.write(data.filter(pa.array(keep)).cast(appender.arrow_schema))
+

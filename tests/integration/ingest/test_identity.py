@@ -1,0 +1,183 @@
+"""A table's key holds across loads (ingest/identity.py), on the real catalog and object store.
+
+Re-sent rows in other bytes publish nothing new; a reference table keeps the latest state of a
+key, the old one reachable by time travel; an event table refuses a repeated key into
+quarantine, naming the earlier file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from santelake.ingest.load import Loader
+
+BENEFICIARIES = "snds.beneficiaries"
+CLAIMS = "snds.outpatient_claims"
+
+
+def _lines(path: Path) -> tuple[bytes, list[bytes]]:
+    header, *rows = path.read_bytes().rstrip(b"\n").split(b"\n")
+    return header, rows
+
+
+def _write(path: Path, header: bytes, rows: list[bytes], newline: bytes = b"\n") -> Path:
+    path.write_bytes(newline.join([header, *rows]) + newline)
+    return path
+
+
+def _other_person(row: bytes) -> bytes:
+    """``row`` with another NIR (another order number, its control key recomputed): a person no load has seen."""
+    nir, rest = row.split(b";", 1)
+    first13 = nir[:10] + b"999"
+    key = 97 - int(first13) % 97
+    return first13 + b"%02d" % key + b";" + rest
+
+
+def _table(loader: Loader, name: str) -> Any:
+    return loader.catalog.load_table(loader.schemas[name].identifier)
+
+
+def _record(loader: Loader, sha256: str) -> dict[str, Any]:
+    files = _table(loader, "ops.ingested_files").scan(row_filter=f"file_sha256 == '{sha256}'").to_arrow()
+    assert files.num_rows == 1, files
+    return dict(files.to_pylist()[0])
+
+
+def _count(loader: Loader, name: str) -> int:
+    return int(_table(loader, name).scan().to_arrow().num_rows)
+
+
+def test_a_resent_slice_in_other_bytes_publishes_no_new_row(scratch: tuple[Loader, str], extracts: Path,
+                                                             tmp_path: Path) -> None:
+    loader, _ = scratch
+    first = loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    assert first.status == "published" and first.rows_new == first.rows_published == first.rows_read
+    header, rows = _lines(extracts / "beneficiaries.csv")
+    snapshots = len(_table(loader, BENEFICIARIES).metadata.snapshots)
+    names = header.split(b";")
+    swapped = [1, 0, *range(2, len(names))]  # the first two columns trade places
+    variants = {
+        "crlf.csv": (header, rows[:100], b"\r\n"),
+        "quoted.csv": (header, [b'"' + r.replace(b";", b'";"') + b'"' for r in rows[:100]], b"\n"),
+        "reordered.csv": (b";".join(names[i] for i in swapped),
+                          [b";".join(r.split(b";")[i] for i in swapped) for r in rows[:100]], b"\n"),
+    }
+    for name, (head, body, newline) in variants.items():
+        again = loader.load(BENEFICIARIES, _write(tmp_path / name, head, body, newline))
+        assert again.status == "published", again
+        assert (again.rows_published, again.rows_unchanged, again.rows_updated) == (0, 100, 0), (name, again)
+        record = _record(loader, again.sha256)
+        assert (record["new_count"], record["updated_count"], record["unchanged_count"], record["refused_count"]) \
+            == (0, 0, 100, 0)
+    assert _count(loader, BENEFICIARIES) == first.rows_published
+    # Nothing changed, so nothing but empty snapshots: the table's files are the same ones.
+    table = _table(loader, BENEFICIARIES)
+    assert len(table.metadata.snapshots) == snapshots + len(variants)
+    assert {t.file.file_path for t in table.scan().plan_files()} == \
+        {t.file.file_path for t in table.scan(snapshot_id=table.metadata.snapshots[snapshots - 1].snapshot_id)
+         .plan_files()}
+
+
+def test_a_later_extract_replaces_a_persons_state_and_time_travel_keeps_the_old(
+        scratch: tuple[Loader, str], extracts: Path, tmp_path: Path) -> None:
+    loader, _ = scratch
+    first = loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    before = _table(loader, BENEFICIARIES).current_snapshot().snapshot_id
+    header, rows = _lines(extracts / "beneficiaries.csv")
+    death = header.split(b";").index(b"BEN_DCD_DTE")
+    alive = [r for r in rows if not r.split(b";")[death]][:5]
+    assert len(alive) == 5
+    died = [b";".join(f if i != death else b"15032026" for i, f in enumerate(r.split(b";"))) for r in alive]
+    # A mixed extract: 5 updated persons and 3 persons no load has seen.
+    newcomers = [_other_person(r) for r in rows[-3:]]
+    result = loader.load(BENEFICIARIES, _write(tmp_path / "update.csv", header, died + newcomers))
+    assert result.status == "published", result
+    assert (result.rows_published, result.rows_updated, result.rows_new, result.rows_unchanged) == (8, 5, 3, 0)
+    table = _table(loader, BENEFICIARIES)
+    now = table.scan().to_arrow()
+    assert now.num_rows == first.rows_published + 3
+    assert pa.compute.count_distinct(now["person_id"]).as_py() == now.num_rows, "a person holds one row"
+    dead_now = now.filter(pa.compute.equal(now["death_month"], pa.scalar(dt.date(2026, 3, 1))))
+    assert dead_now.num_rows == 5
+    old = table.scan(snapshot_id=before).to_arrow()
+    assert old.num_rows == first.rows_published
+    old_dead = set(old.filter(pa.compute.is_valid(old["death_month"]))["person_id"].to_pylist())
+    assert not old_dead & set(dead_now["person_id"].to_pylist()), "time travel shows them alive"
+    # One commit published the update: the snapshot after `before` is the current one.
+    assert table.current_snapshot().parent_snapshot_id == before
+
+
+def test_a_claim_resent_under_the_same_key_is_refused_naming_the_first_file(
+        scratch: tuple[Loader, str], extracts: Path, tmp_path: Path) -> None:
+    loader, _ = scratch
+    loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    first = loader.load(CLAIMS, extracts / "outpatient_claims.csv")
+    header, rows = _lines(extracts / "outpatient_claims.csv")
+    # Rows 11 to 20 again, one with another amount, and a claim no load has seen.
+    amount = header.split(b";").index(b"PRS_PAI_MNT")
+    resent = rows[10:20]
+    resent[0] = b";".join(f if i != amount else b"99.99" for i, f in enumerate(resent[0].split(b";")))
+    fresh = b";".join([b"9999999999999", *rows[0].split(b";")[1:]])
+    result = loader.load(CLAIMS, _write(tmp_path / "claims-resent.csv", header, [*resent, fresh], b"\r\n"))
+    assert result.status == "published", result
+    assert (result.rows_published, result.rows_refused, result.rows_quarantined) == (1, 10, 10), result
+    assert "outpatient_claims.csv" in result.message and "row 1" in result.message, result.message
+    assert _count(loader, CLAIMS) == first.rows_published + 1
+    quarantined = _table(loader, "ops.quarantine").scan(row_filter=f"file_sha256 == '{result.sha256}'").to_arrow()
+    assert sorted(quarantined["row_number"].to_pylist()) == list(range(1, 11))
+    assert set(quarantined["rule"].to_pylist()) == {"already_loaded"}
+    assert set(quarantined["earlier_file"].to_pylist()) == {"outpatient_claims.csv"}
+    assert all(len(p) == 64 for p in quarantined["raw_reference"].to_pylist()), "the person's pseudonym, no raw value"
+    record = _record(loader, result.sha256)
+    assert (record["new_count"], record["refused_count"], record["quarantined_count"]) == (1, 10, 10)
+
+
+@pytest.mark.parametrize("source", ["hospital_stays.csv", "pharmacy_dispensations.parquet"])
+def test_every_event_table_refuses_a_whole_resent_file(scratch: tuple[Loader, str], extracts: Path,
+                                                       tmp_path: Path, source: str) -> None:
+    loader, _ = scratch
+    name = f"snds.{source.split('.')[0]}"
+    loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    first = loader.load(name, extracts / source)
+    copy = tmp_path / f"again-{source}"
+    if source.endswith(".csv"):
+        copy.write_bytes((extracts / source).read_bytes().replace(b"\n", b"\r\n"))
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(pq.read_table(extracts / source), copy, compression="snappy", row_group_size=77)
+    again = loader.load(name, copy)
+    assert again.status == "published"
+    assert (again.rows_published, again.rows_refused) == (0, first.rows_published), again
+    assert _count(loader, name) == first.rows_published
+
+
+def test_a_regularisation_line_nets_out_its_claim(scratch: tuple[Loader, str], extracts: Path) -> None:
+    """The generator's regularisation lines load beside the lines they correct, and net as the docs say:
+    group by coalesce(corrected_claim_id, claim_id), sum the amounts (docs/researcher-guide.md)."""
+    from decimal import Decimal
+
+    loader, _ = scratch
+    loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    result = loader.load(CLAIMS, extracts / "outpatient_claims.csv")
+    assert (result.status, result.rows_quarantined) == ("published", 0), result
+    claims = _table(loader, CLAIMS).scan().to_arrow().to_pylist()
+    corrections = [c for c in claims if c["corrected_claim_id"] is not None]
+    by_id = {c["claim_id"]: c for c in claims}
+    assert corrections, "the demo extracts carry regularisation lines"
+    net: dict[str, Decimal] = {}
+    for claim in claims:
+        act = claim["corrected_claim_id"] or claim["claim_id"]
+        net[act] = net.get(act, Decimal(0)) + claim["amount_paid"]
+    assert len(net) == len(claims) - len(corrections), "each regularisation line folds into the line it corrects"
+    for line in corrections:
+        original = by_id[line["corrected_claim_id"]]
+        assert line["amount_paid"] < 0 and net[original["claim_id"]] == original["amount_paid"] + line["amount_paid"]
+        assert net[original["claim_id"]] >= 0
+    cancelled = [c for c in corrections if net[c["corrected_claim_id"]] == 0]
+    assert cancelled, "most corrections cancel their line whole"
