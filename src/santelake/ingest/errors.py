@@ -19,3 +19,11 @@ class SourceFileError(SantelakeError):
 
 class FileRejectedError(SantelakeError):
     """The file was read but failed its gate (too many rejected rows): nothing is published."""
+
+
+class PlatformFaultError(SantelakeError):
+    """A service a load needs (the object store, the catalog's database) failed during it.
+
+    Nothing of the file is published (the commit is atomic) and the extract stays waiting in
+    the landing bucket; the next run retries it.
+    """

@@ -31,9 +31,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote
 
-from santelake.errors import ConfigError
+from santelake.errors import ConfigError, SantelakeError
 from santelake.ingest import runner
-from santelake.ingest.errors import FileRejectedError, SourceFileError
+from santelake.ingest.errors import FileRejectedError, PlatformFaultError, SourceFileError
 from santelake.ingest.load import PUBLISHED, LoadResult
 from santelake.lake.storage import ingest_client
 from santelake.settings import PlatformSettings
@@ -169,8 +169,44 @@ def load_waiting(settings: PlatformSettings, report: Callable[[Outcome], None] =
     """Load every waiting extract, in load order; each leaves ``incoming/`` loaded or rejected.
 
     A fault of the file rejects it and the run goes on; a fault of the platform (storage,
-    catalog) raises, leaving the object waiting for the next run.
+    catalog) raises :class:`PlatformFaultError`, leaving the object waiting for the next run.
     """
+    try:
+        return _load_waiting(settings, report)
+    except SantelakeError:
+        raise
+    except Exception as exc:
+        fault = platform_fault(exc, settings)
+        if fault is None:
+            raise
+        # Not chained: the driver's text carries the SQL and its parameters; the class and the
+        # first line say what failed.
+        raise fault from None
+
+
+def platform_fault(exc: BaseException, settings: PlatformSettings) -> PlatformFaultError | None:
+    """``exc`` as the service it says failed, or None when it is not a service's fault."""
+    import sqlalchemy.exc
+
+    cause: BaseException
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and not isinstance(exc, sqlalchemy.exc.DataError):
+        cause = exc.orig if exc.orig is not None else exc
+        service = f"the catalog's database (PostgreSQL at {settings.catalog_host}:{settings.catalog_port})"
+    elif isinstance(exc, OSError) and exc.filename is not None:
+        cause = exc  # a local file: the spill or the download, in the work folder (a full disk, say)
+        service = f"the load's work folder ({settings.work_dir})"
+    elif isinstance(exc, OSError) or type(exc).__module__.startswith(("urllib3", "minio")):
+        cause = exc
+        service = f"the object store ({settings.s3_endpoint})"
+    else:
+        return None
+    detail = (str(cause).strip().splitlines() or [""])[0][:300]
+    return PlatformFaultError(f"the load stopped: {service} failed ({type(cause).__name__}: {detail}). Nothing "
+                              "of the file was published; it stays waiting in the landing bucket and the next run "
+                              "retries it.")
+
+
+def _load_waiting(settings: PlatformSettings, report: Callable[[Outcome], None]) -> list[Outcome]:
     landing = Landing.of(settings)
     declared = runner.schemas(settings.schemas_dir)
     sources = {s.name: s for s in runner.sources(declared)}
