@@ -16,9 +16,12 @@ kills it, so a run that ends proves the load fits (see bench/memlimit.py).
 The stack must be up (santelake up). Results print as a table.
 
 --lake-rows N loads into a claims table already holding N rows of other claims, so the load's
-identity check across loads (ingest/identity.py) reads them; its own time prints apart.
+identity check across loads (ingest/identity.py) reads them; its own time prints apart. The
+earlier claims' ids sort after the file's (later extracts, later ids), so the check skips their
+data files by their bounds; --lake-overlap interleaves them with the file's, the worst case,
+where every earlier data file's key column is read.
 
-usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--lake-rows 100000000]
+usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--lake-rows 100000000] [--lake-overlap]
                                         [--runners floor santelake santelake-no-audit peer]
                                         [--memory-limit 1.75GiB] [--keep | --work DIR]
 """
@@ -42,6 +45,7 @@ import json, sys, time, resource
 from pathlib import Path
 mode, csv_path, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 lake_rows = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+overlap = len(sys.argv) > 5 and sys.argv[5] == "overlap"
 start = time.perf_counter()
 if mode == "floor":
     import pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq
@@ -88,7 +92,11 @@ else:
             n = min(chunk, lake_rows - done)
             ids = np.arange(done, done + n)
             appender.write(pa.table({
-                "claim_id": pa.array(np.char.add("L", np.char.zfill(ids.astype(str), 12))),
+                # Earlier claims' ids sort after the file's ("L..."), as later extracts carry later
+                # ids: the check skips every earlier file by its bounds. With overlap they
+                # interleave with the file's ("<13 digits>x"): every earlier file is read.
+                "claim_id": pa.array(np.char.add(np.char.zfill(ids.astype(str), 13), "x") if overlap
+                                     else np.char.add("L", np.char.zfill(ids.astype(str), 12))),
                 "person_id": persons.take(pa.array(ids % 10_000)),
                 "care_date": pa.array((19000 + ids % 1500).astype("int32"), pa.date32()),
                 "act_code": pa.array(np.full(n, 1111, dtype="int32")),
@@ -124,8 +132,10 @@ print(json.dumps({"rows": rows, "seconds": seconds, "identity_seconds": settled[
 """
 
 
-def run(mode: str, csv_path: Path, out: Path, limit: int | None = None, lake_rows: int = 0) -> dict[str, float]:
-    command = [sys.executable, "-c", CHILD, mode, str(csv_path), str(out), str(lake_rows)]
+def run(mode: str, csv_path: Path, out: Path, limit: int | None = None, lake_rows: int = 0,
+        overlap: bool = False) -> dict[str, float]:
+    command = [sys.executable, "-c", CHILD, mode, str(csv_path), str(out), str(lake_rows),
+               "overlap" if overlap else "apart"]
     if limit is None:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     else:
@@ -148,6 +158,8 @@ def main() -> None:
     parser.add_argument("--lake-rows", type=int, default=0,
                         help="the santelake runners load into a claims table already holding this many rows "
                              "(other keys): the cost of the identity check across loads")
+    parser.add_argument("--lake-overlap", action="store_true",
+                        help="the table's keys interleave with the file's, so no earlier data file is skipped")
     parser.add_argument("--memory-limit", type=parse_size, default=None,
                         help="run the santelake loader under this hard memory limit (a cgroup), e.g. 1.25GiB")
     args = parser.parse_args()
@@ -159,7 +171,8 @@ def main() -> None:
     if args.memory_limit:
         print(f"(santelake runs under a hard memory limit of {args.memory_limit / (1 << 30):.2f} GiB)", flush=True)
     if args.lake_rows:
-        print(f"(the santelake runners load into a table of {args.lake_rows:,} rows)", flush=True)
+        print(f"(the santelake runners load into a table of {args.lake_rows:,} rows, keys "
+              f"{'interleaved with' if args.lake_overlap else 'apart from'} the file's)", flush=True)
     print(f"{'rows':>11} {'file MiB':>9} {'runner':18} {'seconds':>8} {'rows/s':>10} {'peak RSS MiB':>13} "
           f"{'identity s':>10}")
     with contextlib.ExitStack() as stack:
@@ -184,7 +197,7 @@ def main() -> None:
                         figures = trino_peer.measure(peer, csv_path)
                     else:
                         figures = run(mode, csv_path, work, args.memory_limit if mode != "floor" else None,
-                                      args.lake_rows if mode != "floor" else 0)
+                                      args.lake_rows if mode != "floor" else 0, args.lake_overlap)
                     print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:18} {figures['seconds']:>8.1f} "
                           f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f} "
                           f"{figures.get('identity_seconds', 0.0):>10.1f}",

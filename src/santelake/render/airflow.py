@@ -92,6 +92,10 @@ def environment(p: AirflowParams) -> dict[str, str]:
         "AIRFLOW__API__SSL_KEY": p.tls_key,
         "AIRFLOW__API__SSL_CA_FILE": p.ca_file,
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        # A task whose worker died with its scheduler pod (LocalExecutor) is failed and retried
+        # after a minute of silence, not five: until then max_active_runs=1 holds every load back
+        # (measured on the cluster, tests/cluster/test_day2.py). Workers heartbeat every 5 s.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": p.log_folder,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "GX_ANALYTICS_ENABLED": "false",
