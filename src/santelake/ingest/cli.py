@@ -51,10 +51,15 @@ def cmd_loads(args: argparse.Namespace) -> int:
         print("no load recorded yet")
         return 0
     records = catalog.load_table(identifier).scan().to_arrow().sort_by([("loaded_at", "descending")])
-    print(f"{'loaded at (UTC)':19}  {'status':9} {'table':30} {'file':32} {'rows':>12} {'quarantined':>12}")
+    print(f"{'loaded at (UTC)':19}  {'status':9} {'table':30} {'file':32} {'rows':>12} {'quarantined':>12} "
+          f"{'new':>12} {'updated':>10} {'unchanged':>10} {'refused':>10}")
     for row in records.slice(0, args.last).to_pylist():
+        # The identity counts are null for loads recorded before keys were checked across loads.
+        counts = " ".join(f"{'-' if row.get(name) is None else format(row[name], ','):>{width}}"
+                          for name, width in (("new_count", 12), ("updated_count", 10), ("unchanged_count", 10),
+                                              ("refused_count", 10)))
         print(f"{row['loaded_at']:%Y-%m-%d %H:%M:%S}  {row['status']:9} {row['target_table']:30} "
-              f"{row['file_name']:32} {row['row_count']:>12,} {row['quarantined_count']:>12,}")
+              f"{row['file_name']:32} {row['row_count']:>12,} {row['quarantined_count']:>12,} {counts}")
     return 0
 
 
