@@ -78,37 +78,10 @@ else:
     loader = Loader(catalog, runner.pseudonymiser(settings), schemas, gx_dir=gx_dir)
     loader.load("snds.beneficiaries", csv_path.with_name("beneficiaries.csv"))
     if lake_rows:
-        # Earlier loads' claims (other keys), written straight as data files: the lake the
-        # identity check reads (ingest/identity.py).
-        import numpy as np, pyarrow as pa
-        from santelake.lake.append import ChunkedAppend
-        from santelake.schema import ensure_table, to_arrow_schema
-        declared = schemas["snds.outpatient_claims"]
-        table = ensure_table(catalog, declared)[0]
-        schema = to_arrow_schema(declared)
-        persons = pa.array([f"{i:064x}" for i in range(10_000)])
-        appender, chunk, done = ChunkedAppend(table), 2_000_000, 0
-        while done < lake_rows:
-            n = min(chunk, lake_rows - done)
-            ids = np.arange(done, done + n)
-            appender.write(pa.table({
-                # Earlier claims' ids sort after the file's ("L..."), as later extracts carry later
-                # ids: the check skips every earlier file by its bounds. With overlap they
-                # interleave with the file's ("<13 digits>x"): every earlier file is read.
-                "claim_id": pa.array(np.char.add(np.char.zfill(ids.astype(str), 13), "x") if overlap
-                                     else np.char.add("L", np.char.zfill(ids.astype(str), 12))),
-                "person_id": persons.take(pa.array(ids % 10_000)),
-                "care_date": pa.array((19000 + ids % 1500).astype("int32"), pa.date32()),
-                "act_code": pa.array(np.full(n, 1111, dtype="int32")),
-                "prescriber_specialty": pa.array(np.ones(n, dtype="int32")),
-                "performer_specialty": pa.array(np.ones(n, dtype="int32")),
-                "amount_paid": pa.array(np.full(n, 2500), pa.int64()).cast(pa.decimal128(12, 2)),
-                "amount_reimbursed": pa.array(np.full(n, 1650), pa.int64()).cast(pa.decimal128(12, 2)),
-                "corrected_claim_id": pa.nulls(n, pa.string()),
-            }).select(schema.names).cast(schema))
-            done += n
-        appender.commit({})
-        print(f"(lake of {lake_rows:,} claims written)", file=sys.stderr, flush=True)
+        # Written by a process of its own, so this one's peak memory is the load's.
+        import subprocess
+        subprocess.run([sys.executable, "-c", sys.argv[6], namespace, str(lake_rows),
+                        "overlap" if overlap else "apart"], check=True)
     import santelake.ingest.load as load_module
     settled = {"seconds": 0.0}
     real_settle = load_module.settle
@@ -132,10 +105,54 @@ print(json.dumps({"rows": rows, "seconds": seconds, "identity_seconds": settled[
 """
 
 
+PREFILL = r"""
+# Earlier loads' claims (other keys), written straight as data files into the bench's
+# namespace: the lake the load's identity check reads (ingest/identity.py).
+import dataclasses, sys
+import numpy as np, pyarrow as pa
+from santelake.config import load_settings
+from santelake.ingest import runner
+from santelake.lake.append import ChunkedAppend
+from santelake.lake.catalog import open_catalog
+from santelake.runtime.layout import Layout
+from santelake.runtime.platform import platform_settings
+from santelake.schema import ensure_table, to_arrow_schema
+from santelake.synth.columns import amounts
+namespace, lake_rows, overlap = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "overlap"
+catalog = open_catalog(platform_settings(Layout(load_settings())))
+declared = dataclasses.replace(runner.schemas()["snds.outpatient_claims"], namespace=namespace)
+table = ensure_table(catalog, declared)[0]
+schema = to_arrow_schema(declared)
+persons = pa.array([f"{i:064x}" for i in range(10_000)])
+appender, chunk, done = ChunkedAppend(table), 2_000_000, 0
+while done < lake_rows:
+    n = min(chunk, lake_rows - done)
+    ids = np.arange(done, done + n)
+    appender.write(pa.table({
+        # Earlier claims' ids sort after the file's ("L..."), as later extracts carry later
+        # ids: the check skips every earlier file by its bounds. With overlap they
+        # interleave with the file's ("<13 digits>x"): every earlier file is read.
+        "claim_id": pa.array(np.char.add(np.char.zfill(ids.astype(str), 13), "x") if overlap
+                             else np.char.add("L", np.char.zfill(ids.astype(str), 12))),
+        "person_id": persons.take(pa.array(ids % 10_000)),
+        "care_date": pa.array((19000 + ids % 1500).astype("int32"), pa.date32()),
+        "act_code": pa.array(np.full(n, 1111, dtype="int32")),
+        "prescriber_specialty": pa.array(np.ones(n, dtype="int32")),
+        "performer_specialty": pa.array(np.ones(n, dtype="int32")),
+        "amount_paid": amounts(np.full(n, 2500, dtype=np.int64)),
+        "amount_reimbursed": amounts(np.full(n, 1650, dtype=np.int64)),
+        "corrected_claim_id": pa.nulls(n, pa.string()),
+    }).select(schema.names).cast(schema))
+    done += n
+appender.commit({})
+print(f"(lake of {lake_rows:,} claims written)", file=sys.stderr, flush=True)
+"""
+
+
 def run(mode: str, csv_path: Path, out: Path, limit: int | None = None, lake_rows: int = 0,
         overlap: bool = False) -> dict[str, float]:
     command = [sys.executable, "-c", CHILD, mode, str(csv_path), str(out), str(lake_rows),
-               "overlap" if overlap else "apart"]
+               "overlap" if overlap else "apart", PREFILL]
     if limit is None:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     else:
