@@ -181,3 +181,46 @@ def test_a_regularisation_line_nets_out_its_claim(scratch: tuple[Loader, str], e
         assert net[original["claim_id"]] >= 0
     cancelled = [c for c in corrections if net[c["corrected_claim_id"]] == 0]
     assert cancelled, "most corrections cancel their line whole"
+
+
+def _guide_sql(section: str) -> str:
+    """The first SQL block of a section of docs/researcher-guide.md: the test runs what researchers read."""
+    guide = (Path(__file__).parents[3] / "docs" / "researcher-guide.md").read_text(encoding="utf-8")
+    body = guide.split(f"## {section}", 1)[1]
+    return body.split("```sql", 1)[1].split("```", 1)[0]
+
+
+def test_trino_shows_the_latest_state_and_the_old_one_by_time_travel(
+        scratch: tuple[Loader, str], extracts: Path, tmp_path: Path, sql: Any) -> None:
+    loader, namespace = scratch
+    first = loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    before = _table(loader, BENEFICIARIES).current_snapshot().snapshot_id
+    header, rows = _lines(extracts / "beneficiaries.csv")
+    death = header.split(b";").index(b"BEN_DCD_DTE")
+    alive = [r for r in rows if not r.split(b";")[death]][:5]
+    died = [b";".join(f if i != death else b"15032026" for i, f in enumerate(r.split(b";"))) for r in alive]
+    assert loader.load(BENEFICIARIES, _write(tmp_path / "deaths.csv", header, died)).rows_updated == 5
+    table = f"iceberg.{namespace}.beneficiaries"
+    now = sql("dana", f"SELECT count(*), count(DISTINCT person_id), count(death_month) FROM {table}")[0]
+    then = sql("dana", f"SELECT count(*), count(death_month) FROM {table} FOR VERSION AS OF {before}")[0]
+    assert now[0] == now[1] == then[0] == first.rows_published
+    assert now[2] == then[1] + 5
+
+
+def test_the_guides_netting_query_runs_through_trino(scratch: tuple[Loader, str], extracts: Path, sql: Any) -> None:
+    from decimal import Decimal
+
+    loader, namespace = scratch
+    loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    loader.load(CLAIMS, extracts / "outpatient_claims.csv")
+    query = _guide_sql("Net amounts").replace("iceberg.snds.outpatient_claims",
+                                              f"iceberg.{namespace}.outpatient_claims")
+    acts = sql("dana", query)
+    claims = _table(loader, CLAIMS).scan().to_arrow().to_pylist()
+    net: dict[str, Decimal] = {}
+    for claim in claims:
+        act = claim["corrected_claim_id"] or claim["claim_id"]
+        net[act] = net.get(act, Decimal(0)) + claim["amount_paid"]
+    kept = {act: paid for act, paid in net.items() if paid > 0}
+    assert len(kept) < len(net), "some acts are cancelled whole"
+    assert {row[0]: Decimal(str(row[1])) for row in acts} == kept
