@@ -24,17 +24,31 @@ def connect(layout: Layout, token: str, *, catalog: str = "iceberg", schema: str
     )
 
 
+# Trino's Iceberg JDBC catalog keeps its database connections across a restart of that
+# database; the first statement after it fails with this before running anything, and the
+# catalog replaces the connection (reproduced on the local stack, test_catalog_restart.py).
+STALE_CATALOG = "Cannot check and eventually update SQL schema"
+ATTEMPTS = 3
+
+
 def run(layout: Layout, token: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of ``sql``."""
-    conn = connect(layout, token)
-    try:
-        cur = conn.cursor()
-        cur.execute(sql)
-        rows = [tuple(r) for r in cur.fetchall()]
-        names = [d[0] for d in (cur.description or [])]
-    finally:
-        conn.close()
-    return names, rows
+    """Column names and rows of ``sql``; retried (at most twice) only when the catalog's connection was stale."""
+    from trino.exceptions import TrinoQueryError
+
+    for attempt in range(1, ATTEMPTS + 1):
+        conn = connect(layout, token)
+        try:
+            cur = conn.cursor()
+            cur.execute(sql)
+            rows = [tuple(r) for r in cur.fetchall()]
+            names = [d[0] for d in (cur.description or [])]
+            return names, rows
+        except TrinoQueryError as exc:
+            if attempt == ATTEMPTS or exc.message != STALE_CATALOG:
+                raise
+        finally:
+            conn.close()
+    raise AssertionError("unreachable")
 
 
 def format_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:

@@ -16,6 +16,8 @@ from santelake.render.keycloak import CLI_CLIENT
 from santelake.runtime import devusers
 from santelake.runtime.layout import Layout
 
+TOKEN_ATTEMPTS = 4
+
 
 def _endpoint(layout: Layout, name: str) -> str:
     return f"{layout.keycloak_issuer}/protocol/openid-connect/{name}"
@@ -26,12 +28,18 @@ def dev_token(layout: Layout, user: str) -> str:
     passwords = devusers.passwords(layout)
     if user not in passwords:
         raise SantelakeError(f"no dev user {user!r}; known: {', '.join(sorted(passwords))}")
-    response = requests.post(
-        _endpoint(layout, "token"),
-        data={"grant_type": "password", "client_id": CLI_CLIENT, "username": user, "password": passwords[user],
-              "scope": "openid"},
-        verify=str(layout.tls.ca_cert), timeout=10,
-    )
+    for attempt in range(1, TOKEN_ATTEMPTS + 1):
+        response = requests.post(
+            _endpoint(layout, "token"),
+            data={"grant_type": "password", "client_id": CLI_CLIENT, "username": user, "password": passwords[user],
+                  "scope": "openid"},
+            verify=str(layout.tls.ca_cert), timeout=10,
+        )
+        # Keycloak answers 500 while it replaces database connections a restart of its database
+        # left stale (one a request); a refusal (4xx) is final.
+        if response.status_code < 500 or attempt == TOKEN_ATTEMPTS:
+            break
+        time.sleep(1)
     if response.status_code != 200:
         raise SantelakeError(f"Keycloak refused a token for {user!r}: HTTP {response.status_code} {response.text}")
     return str(response.json()["access_token"])
