@@ -11,6 +11,7 @@ sees them once (docs/operations.md).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from santelake.access import query
 from santelake.access.token import dev_token
@@ -20,14 +21,17 @@ from santelake.runtime.layout import Layout
 COUNT = "SELECT count(*) FROM iceberg.snds.beneficiaries"
 
 
-def test_a_query_after_the_catalog_database_restarts_is_answered(layout: Layout) -> None:
+def test_a_query_after_the_catalog_database_restarts_is_answered(layout: Layout, catalog: Any) -> None:
     before = query.run(layout, dev_token(layout, "dana"), COUNT)[1]
+    namespaces = catalog.list_namespaces()
     postgres = next(s for s in stack.services(layout) if s.name == "postgres")
     stopped = [process.stop(spec) for spec in postgres.processes()]
     assert all(stopped), "PostgreSQL was running and is stopped"
     stack.up(layout, log=lambda line: print(f"[stack] {line}"), only=("postgres",))
     # The same path as `santelake query` and the demo's answer in `santelake up`.
     assert query.run(layout, dev_token(layout, "dana"), COUNT)[1] == before
+    # The session's pyiceberg catalog, opened before the restart, checks its pooled connection first.
+    assert catalog.list_namespaces() == namespaces
     # Airflow's scheduler loses its database too; it must come back on its own.
     started = time.monotonic()
     while not all(service.healthy for service in stack.status(layout)):

@@ -40,6 +40,10 @@ def lake_properties(uri: str, warehouse_bucket: str, s3_endpoint: str, access_ke
         "s3.secret-access-key": secret_key,
         "s3.region": "us-east-1",
         S3_CA_FILE: str(ca_file),
+        # A pooled connection is checked before use: after PostgreSQL restarts, a long-lived
+        # catalog (a CLI run, a test session) gets a fresh connection instead of "server closed
+        # the connection unexpectedly" (tests/integration/test_catalog_restart.py).
+        "pool_pre_ping": "true",
     }
 
 

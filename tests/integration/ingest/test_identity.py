@@ -38,6 +38,16 @@ def _other_person(row: bytes) -> bytes:
     return first13 + b"%02d" % key + b";" + rest
 
 
+def _five_deaths(extracts: Path) -> tuple[bytes, list[bytes], list[bytes]]:
+    """The beneficiaries file's header and rows, and five living persons' rows again, now dead in March 2026."""
+    header, rows = _lines(extracts / "beneficiaries.csv")
+    death = header.split(b";").index(b"BEN_DCD_DTE")
+    alive = [r for r in rows if not r.split(b";")[death]][:5]
+    assert len(alive) == 5
+    return header, rows, [b";".join(f if i != death else b"15032026" for i, f in enumerate(r.split(b";")))
+                          for r in alive]
+
+
 def _table(loader: Loader, name: str) -> Any:
     return loader.catalog.load_table(loader.schemas[name].identifier)
 
@@ -88,11 +98,7 @@ def test_a_later_extract_replaces_a_persons_state_and_time_travel_keeps_the_old(
     loader, _ = scratch
     first = loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
     before = _table(loader, BENEFICIARIES).current_snapshot().snapshot_id
-    header, rows = _lines(extracts / "beneficiaries.csv")
-    death = header.split(b";").index(b"BEN_DCD_DTE")
-    alive = [r for r in rows if not r.split(b";")[death]][:5]
-    assert len(alive) == 5
-    died = [b";".join(f if i != death else b"15032026" for i, f in enumerate(r.split(b";"))) for r in alive]
+    header, rows, died = _five_deaths(extracts)
     # A mixed extract: 5 updated persons and 3 persons no load has seen.
     newcomers = [_other_person(r) for r in rows[-3:]]
     result = loader.load(BENEFICIARIES, _write(tmp_path / "update.csv", header, died + newcomers))
@@ -195,10 +201,7 @@ def test_trino_shows_the_latest_state_and_the_old_one_by_time_travel(
     loader, namespace = scratch
     first = loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
     before = _table(loader, BENEFICIARIES).current_snapshot().snapshot_id
-    header, rows = _lines(extracts / "beneficiaries.csv")
-    death = header.split(b";").index(b"BEN_DCD_DTE")
-    alive = [r for r in rows if not r.split(b";")[death]][:5]
-    died = [b";".join(f if i != death else b"15032026" for i, f in enumerate(r.split(b";"))) for r in alive]
+    header, _, died = _five_deaths(extracts)
     assert loader.load(BENEFICIARIES, _write(tmp_path / "deaths.csv", header, died)).rows_updated == 5
     table = f"iceberg.{namespace}.beneficiaries"
     now = sql("dana", f"SELECT count(*), count(DISTINCT person_id), count(death_month) FROM {table}")[0]
