@@ -54,9 +54,13 @@ class Repeats:
 
     updated: int = 0  # published, replacing the table's row under the same key
     unchanged: int = 0  # identical to the table's row: not published again
-    refused: int = 0  # set aside in quarantine (their details in ``refusals``)
-    # Row number, raw reference (the person's pseudonym, if the table has one) and earlier file of each refusal.
+    # Row number, raw reference (the person's pseudonym, if the table has one) and earlier file of
+    # each row set aside in quarantine.
     refusals: list[tuple[int, str | None, str]] = field(default_factory=list)
+
+    @property
+    def refused(self) -> int:
+        return len(self.refusals)
 
 
 def _staged_range(table: Any, keys: list[str], staged: list[Any]) -> BooleanExpression:
@@ -236,14 +240,14 @@ def _refuse(table: Any, keys: list[str], pairs: pa.Table, published: tuple[np.nd
         path = paths[index]
         repeats.refusals.append((row, person, sources.get(path) or f"an earlier load ({path})"))
     repeats.refusals.sort()
-    repeats.refused = len(repeats.refusals)
     _drop_staged(appender, keys, first)
 
 
 def _keep_latest(table: Any, declared: TableSchema, keys: list[str], pairs: pa.Table, tasks: list[Any],
                  appender: ChunkedAppend, repeats: Repeats) -> None:
     columns = [c.name for c in declared.lake_columns]
-    reader, _ = _scan_tasks(table, ("*",))
+    # Whole files, with no row filter: a rewritten file keeps every row it does not replace.
+    reader = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
     old: dict[int, pa.Table] = {}
     for index in sorted(set(pairs["__lake_file"].to_pylist())):
         old[index] = reader.to_table([tasks[index]]).select(columns)
