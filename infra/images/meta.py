@@ -52,7 +52,8 @@ def dockerfile_run_stage(path: Path) -> dict[str, object]:
         if line.startswith("ENV "):
             for pair in shlex.split(line[4:]):
                 key, _, value = pair.partition("=")
-                value = value.replace("$PATH", env.get("PATH", BASE_PATH)).replace("${PATH}", env.get("PATH", BASE_PATH))
+                path = env.get("PATH", BASE_PATH)
+                value = value.replace("$PATH", path).replace("${PATH}", path)
                 env[key] = value
         elif line.startswith("USER "):
             user = line[5:].strip()

@@ -124,7 +124,13 @@ def install(cluster: Cluster, *extra: str) -> Cluster:
 
 @pytest.fixture(scope="session")
 def release(cluster: Cluster, images: None) -> Cluster:
-    """The chart installed in its namespace, `helm install --wait` returned."""
+    """The chart installed in a new namespace, `helm install --wait` returned. A namespace left by an
+    earlier run on the same machine (its lake included) is deleted first: each run installs from
+    nothing, as an operator's first install does, and no test reads an earlier run's data."""
+    if cluster.run("get", "namespace", cluster.namespace, check=False).returncode == 0:
+        _timed(f"earlier namespace deleted ({cluster.namespace})",
+               [cluster.kubectl, "delete", "namespace", cluster.namespace, "--wait", "--timeout=600s"],
+               timeout=700, env=cluster.env)
     return install(cluster)
 
 @dataclass(frozen=True)
