@@ -246,7 +246,11 @@ def backup(release: Release, target: Path, *, report: Callable[[str], None] = pr
 
 def _copy_bucket(client: Any, bucket: str, root: Path, report: Callable[[str], None]) -> list[dict[str, Any]]:
     objects = []
+    markers = 0
     for item in client.list_objects(bucket, recursive=True):
+        if item.object_name.endswith("/") and not item.size:
+            markers += 1  # an empty "directory" marker some S3 clients write: nothing to keep
+            continue
         path = object_path(root, item.object_name)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         stat = client.fget_object(bucket, item.object_name, str(path))
@@ -254,7 +258,8 @@ def _copy_bucket(client: Any, bucket: str, root: Path, report: Callable[[str], N
         metadata = {k.lower(): v for k, v in (stat.metadata or {}).items() if k.lower().startswith("x-amz-meta-")}
         objects.append({"key": item.object_name, "sha256": file_sha256(path), "bytes": path.stat().st_size,
                         "metadata": metadata})
-    report(f"{bucket}: {len(objects)} objects, {sum(o['bytes'] for o in objects)} bytes")
+    report(f"{bucket}: {len(objects)} objects, {sum(o['bytes'] for o in objects)} bytes"
+           + (f" ({markers} empty directory markers left out)" if markers else ""))
     return objects
 
 

@@ -1,7 +1,10 @@
 """pyiceberg's Arrow file IO, verifying the object store's TLS with a given CA bundle.
 
 pyiceberg 0.12 passes no CA file to Arrow's S3 client; santelake's storage uses a private CA,
-so this subclass adds exactly that, through the property below, and nothing else.
+so this subclass adds exactly that, through the property below. It also deletes an object
+with a plain S3 DELETE: Arrow's S3 file system, having deleted the last object under a
+prefix, writes an empty ``prefix/`` object to keep the "directory" (a marker nothing reads,
+which a backup then met as an object it cannot store as a file).
 """
 
 from __future__ import annotations
@@ -15,6 +18,24 @@ S3_CA_FILE = "santelake.s3.ca-file"
 
 
 class VerifiedPyArrowFileIO(PyArrowFileIO):
+    _client: Any = None
+
+    def delete(self, location: Any) -> None:
+        path = location if isinstance(location, str) else getattr(location, "location", str(location))
+        scheme, _, rest = path.partition("://")
+        ca_file = self.properties.get(S3_CA_FILE)
+        if scheme not in ("s3", "s3a") or not ca_file:
+            super().delete(location)
+            return
+        from santelake.lake.storage import s3_client
+
+        if self._client is None:
+            endpoint = str(self.properties.get(S3_ENDPOINT, "")).split("://", 1)[-1].rstrip("/")
+            self._client = s3_client(endpoint, str(self.properties.get(S3_ACCESS_KEY_ID)),
+                                     str(self.properties.get(S3_SECRET_ACCESS_KEY)), ca_file)
+        bucket, _, key = rest.partition("/")
+        self._client.remove_object(bucket, key)
+
     def _initialize_s3_fs(self, netloc: str | None) -> Any:
         from pyarrow.fs import S3FileSystem
 

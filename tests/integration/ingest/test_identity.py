@@ -15,6 +15,8 @@ import pyarrow as pa
 import pytest
 
 from santelake.ingest.load import Loader
+from santelake.lake.storage import ingest_client
+from santelake.settings import PlatformSettings
 
 BENEFICIARIES = "snds.beneficiaries"
 CLAIMS = "snds.outpatient_claims"
@@ -63,7 +65,7 @@ def _count(loader: Loader, name: str) -> int:
 
 
 def test_a_resent_slice_in_other_bytes_publishes_no_new_row(scratch: tuple[Loader, str], extracts: Path,
-                                                             tmp_path: Path) -> None:
+                                                             tmp_path: Path, platform: PlatformSettings) -> None:
     loader, _ = scratch
     first = loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
     assert first.status == "published" and first.rows_new == first.rows_published == first.rows_read
@@ -91,6 +93,10 @@ def test_a_resent_slice_in_other_bytes_publishes_no_new_row(scratch: tuple[Loade
     assert {t.file.file_path for t in table.scan().plan_files()} == \
         {t.file.file_path for t in table.scan(snapshot_id=table.metadata.snapshots[snapshots - 1].snapshot_id)
          .plan_files()}
+    # The staged files of the repeats were deleted without leaving an empty "directory" object behind.
+    bucket, _, prefix = table.location().split("://", 1)[1].partition("/")
+    keys = [o.object_name for o in ingest_client(platform).list_objects(bucket, prefix=prefix + "/", recursive=True)]
+    assert keys and not [k for k in keys if k.endswith("/")]
 
 
 def test_a_later_extract_replaces_a_persons_state_and_time_travel_keeps_the_old(
