@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
+
+from santelake.errors import SantelakeError
 from santelake.runtime.layout import Layout
 
 
@@ -20,8 +23,12 @@ def connect(layout: Layout, token: str, *, catalog: str = "iceberg", schema: str
     s = layout.settings
     return trino.dbapi.connect(  # type: ignore[no-untyped-call]
         host=s.hostname, port=s.trino_port, http_scheme="https", auth=JWTAuthentication(token),
-        catalog=catalog, schema=schema, http_session=session,
+        catalog=catalog, schema=schema, http_session=session, request_timeout=REQUEST_TIMEOUT,
     )
+
+
+# Seconds one HTTP request to Trino may take (a query is many requests): nothing waits forever.
+REQUEST_TIMEOUT = 120.0
 
 
 # Trino's Iceberg JDBC catalog keeps its database connections across a restart of that
@@ -33,7 +40,7 @@ ATTEMPTS = 3
 
 def run(layout: Layout, token: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of ``sql``; retried (at most twice) only when the catalog's connection was stale."""
-    from trino.exceptions import TrinoQueryError
+    from trino.exceptions import HttpError, TrinoConnectionError, TrinoQueryError
 
     for attempt in range(1, ATTEMPTS + 1):
         conn = connect(layout, token)
@@ -46,9 +53,13 @@ def run(layout: Layout, token: str, sql: str) -> tuple[list[str], list[tuple[Any
         except TrinoQueryError as exc:
             if attempt == ATTEMPTS or exc.message != STALE_CATALOG:
                 raise
+        except (requests.ConnectionError, requests.Timeout, TrinoConnectionError, HttpError) as exc:
+            raise SantelakeError(
+                f"Trino at {layout.url('trino')} stopped answering ({type(exc).__name__}): the query did not "
+                f"complete and wrote nothing; run it again once Trino is back (santelake status)") from None
         finally:
             conn.close()
-    raise AssertionError("unreachable")
+    raise AssertionError(f"every one of {ATTEMPTS} attempts returned or raised")
 
 
 def format_table(names: list[str], rows: list[tuple[Any, ...]]) -> str:

@@ -23,18 +23,26 @@ def _endpoint(layout: Layout, name: str) -> str:
     return f"{layout.keycloak_issuer}/protocol/openid-connect/{name}"
 
 
+# What a login meets while Keycloak is down; tokens issued before keep working (docs/operations.md).
+KEYCLOAK_DOWN = ("Keycloak at {url} does not answer ({error}): no one can log in until it is back. Tokens "
+                 "issued before keep working until they expire (5 minutes).")
+
+
 def dev_token(layout: Layout, user: str) -> str:
     """An access token for a dev user, by the password grant."""
     passwords = devusers.passwords(layout)
     if user not in passwords:
         raise SantelakeError(f"no dev user {user!r}; known: {', '.join(sorted(passwords))}")
     for attempt in range(1, TOKEN_ATTEMPTS + 1):
-        response = requests.post(
-            _endpoint(layout, "token"),
-            data={"grant_type": "password", "client_id": CLI_CLIENT, "username": user, "password": passwords[user],
-                  "scope": "openid"},
-            verify=str(layout.tls.ca_cert), timeout=10,
-        )
+        try:
+            response = requests.post(
+                _endpoint(layout, "token"),
+                data={"grant_type": "password", "client_id": CLI_CLIENT, "username": user,
+                      "password": passwords[user], "scope": "openid"},
+                verify=str(layout.tls.ca_cert), timeout=10,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise SantelakeError(KEYCLOAK_DOWN.format(url=layout.keycloak_issuer, error=type(exc).__name__)) from None
         # Keycloak answers 500 while it replaces database connections a restart of its database
         # left stale (one a request); a refusal (4xx) is final.
         if response.status_code < 500 or attempt == TOKEN_ATTEMPTS:

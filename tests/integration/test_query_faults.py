@@ -1,0 +1,85 @@
+"""Faults during queries, caused for real on the local stack: Trino killed in the middle of a
+researcher's query, Keycloak down. The client gets a clear error, nothing hangs, the next query
+works, and no lake file is touched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from santelake.access import query
+from santelake.access.token import dev_token
+from santelake.errors import SantelakeError
+from santelake.names import WAREHOUSE_BUCKET
+from santelake.runtime import process, stack
+from santelake.runtime.layout import Layout
+from santelake.runtime.services.keycloak import Keycloak
+from santelake.runtime.services.minio import Minio
+from santelake.runtime.services.trino import Trino
+
+pytestmark = pytest.mark.integration
+
+# Long enough to be killed in the middle of (a few seconds on the demo lake), and granted to alice.
+LONG_QUERY = ("SELECT count(*) FROM iceberg.snds.hospital_stays a CROSS JOIN iceberg.snds.hospital_stays b "
+              "WHERE date_diff('day', a.admission_date, b.discharge_date) = 17")
+
+
+def _warehouse(layout: Layout) -> dict[str, str]:
+    """Every object of the warehouse bucket and its ETag."""
+    client = Minio(layout).client()
+    return {o.object_name: o.etag for o in client.list_objects(WAREHOUSE_BUCKET, recursive=True)}
+
+
+def test_trino_killed_during_a_query_gives_a_clear_error_and_touches_no_lake_file(layout: Layout) -> None:
+    token = dev_token(layout, "alice")
+    before = _warehouse(layout)
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        started = time.monotonic()
+        try:
+            outcome["rows"] = query.run(layout, token, LONG_QUERY)[1]
+        except Exception as exc:
+            outcome["error"] = exc
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    time.sleep(2)
+    trino = Trino(layout)
+    pid = process.read_pid(trino.processes()[0].pid_file)
+    assert pid and "rows" not in outcome, "the query ended before Trino could be killed; make it longer"
+    os.kill(pid, signal.SIGKILL)
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "the client hung after Trino died"
+    error = outcome.get("error")
+    assert isinstance(error, SantelakeError), outcome
+    assert "stopped answering" in str(error) and "run it again" in str(error)
+    print(f"\n[faults] the query failed {outcome['seconds']:.1f} s after it started: {error}")
+
+    stack.up(layout, only=("trino",))
+    assert query.run(layout, dev_token(layout, "alice"), "SELECT count(*) FROM iceberg.snds.hospital_stays")[1][0][0]
+    assert _warehouse(layout) == before, "a lake file changed"
+
+
+def test_keycloak_down_refuses_new_logins_clearly_and_says_what_tokens_do(layout: Layout) -> None:
+    issued = dev_token(layout, "alice")
+    keycloak = Keycloak(layout)
+    for spec in keycloak.processes():
+        process.stop(spec)
+    try:
+        started = time.monotonic()
+        with pytest.raises(SantelakeError, match="does not answer") as refused:
+            dev_token(layout, "bob")
+        assert time.monotonic() - started < 30, "the login hung"
+        assert "keep working until they expire" in str(refused.value)
+        # A token issued before still opens Trino: it checks the signature with the keys it fetched.
+        assert query.run(layout, issued, "SELECT 1")[1] == [(1,)]
+    finally:
+        stack.up(layout, only=("keycloak",))
+    assert query.run(layout, dev_token(layout, "bob"), "SELECT 1")[1] == [(1,)]
