@@ -28,12 +28,18 @@ def _layout(args: argparse.Namespace) -> Layout:
 
 def platform_from(args: argparse.Namespace) -> PlatformSettings:
     """The platform settings: all from the environment in a pod (the chart sets ``SANTELAKE_CATALOG_HOST``
-    and the rest), else the local installation's, from its state folder."""
+    and the rest), else the local installation's, from its state folder; then the local receiver
+    also records what the command does in the audit trail (unless the environment names one)."""
     if IN_A_POD in os.environ:
         return PlatformSettings.from_environment()
+    from santelake.audit.client import URL_ENV
     from santelake.runtime.platform import platform_settings
+    from santelake.runtime.services.audit import client_environment
 
-    return platform_settings(_layout(args))
+    layout = _layout(args)
+    if URL_ENV not in os.environ:
+        os.environ.update(client_environment(layout))
+    return platform_settings(layout)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -98,7 +104,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 # Modules that add subcommands: each has `register(subparsers)`, and sets `func` on its parsers.
 COMMAND_MODULES: tuple[str, ...] = ("santelake.render.helm", "santelake.policy.cli", "santelake.render.bootstrap",
                                      "santelake.render.smoketest", "santelake.pseudonymise.cli",
-                                     "santelake.ingest.cli", "santelake.deploy.cli")
+                                     "santelake.ingest.cli", "santelake.deploy.cli", "santelake.audit.cli")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

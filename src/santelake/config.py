@@ -30,6 +30,7 @@ KEYCLOAK_MANAGEMENT_PORT = "keycloak_management_port"
 TRINO_PORT = "trino_port"
 TRINO_INTERNAL_PORT = "trino_internal_port"
 AIRFLOW_PORT = "airflow_port"
+AUDIT_PORT = "audit_port"
 TRINO_HEAP = "trino_heap"
 KEYCLOAK_HEAP = "keycloak_heap"
 JAVA_HOME = "java_home"
@@ -48,6 +49,7 @@ class Settings:
     trino_port: int = 18444
     trino_internal_port: int = 18081
     airflow_port: int = 18088
+    audit_port: int = 18445
     trino_heap: str = "2G"
     keycloak_heap: str = "512m"
     java_home: Path | None = None
@@ -67,6 +69,7 @@ class Settings:
             "trino": self.trino_port,
             "trino-internal": self.trino_internal_port,
             "airflow": self.airflow_port,
+            "audit": self.audit_port,
         }
 
 

@@ -12,10 +12,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "santelake"
 # The bottom: imports nothing of santelake but each other.
 BOTTOM = {"settings", "names", "files", "errors", "digest", "locations"}
 # The core: what runs in a pod. Never the local runtime, the CLI or the demo.
-CORE = ("ingest", "lake", "policy", "schema", "pseudonymise", "synth", "access/enforce.py")
+CORE = ("ingest", "lake", "policy", "schema", "pseudonymise", "synth", "audit", "access/enforce.py")
 ENTRY_POINTS = ("santelake.runtime", "santelake.cli", "santelake.demo")
 # Core modules that are entry points themselves (subcommands), or local-runtime helpers.
-NOT_CORE = {"ingest/cli.py", "policy/cli.py", "pseudonymise/cli.py"}
+NOT_CORE = {"ingest/cli.py", "policy/cli.py", "pseudonymise/cli.py", "audit/cli.py"}
 
 
 def _imports(path: Path) -> set[str]:

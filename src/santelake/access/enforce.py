@@ -16,6 +16,7 @@ and an operator runs ``santelake policy apply`` after each approved change.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -27,7 +28,7 @@ from santelake.names import REALM
 from santelake.policy.build import build
 from santelake.policy.compile import Compiled
 from santelake.policy.keycloak import sync_groups
-from santelake.render.trino import GROUP_FILE, RULES_FILE
+from santelake.render.trino import GROUP_FILE, POLICY_IDENTITY_FILE, RULES_FILE
 from santelake.settings import POLICY_TARGET_CONFIGMAP, POLICY_TARGET_FILE, PlatformSettings
 
 # Where a pod finds its service account (Kubernetes' documented in-cluster paths).
@@ -39,12 +40,19 @@ class RulesTarget(Protocol):
     def put(self, files: dict[str, str]) -> list[str]:
         """Make the target hold ``files`` (name -> content); returns what changed."""
 
+    def read(self, name: str) -> str | None:
+        """The content of ``name`` the target holds now (None: none)."""
+
 
 class FolderTarget:
     """Files in a folder Trino reads."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+
+    def read(self, name: str) -> str | None:
+        path = self.folder / name
+        return path.read_text(encoding="utf-8") if path.is_file() else None
 
     def put(self, files: dict[str, str]) -> list[str]:
         if not self.folder.is_dir():
@@ -75,6 +83,14 @@ class ConfigMapTarget:
         token = (self.account_dir / "token").read_text().strip()
         session.headers["Authorization"] = f"Bearer {token}"
         return session
+
+    def read(self, name: str) -> str | None:
+        current = self._session().get(self.url, timeout=API_TIMEOUT)
+        if current.status_code != 200:
+            raise ServiceError(f"reading ConfigMap {self.namespace}/{self.name}: HTTP {current.status_code} "
+                               f"{current.text[:300]}")
+        value = (current.json().get("data") or {}).get(name)
+        return value if isinstance(value, str) else None
 
     def put(self, files: dict[str, str]) -> list[str]:
         session = self._session()
@@ -113,14 +129,39 @@ def keycloak_admin(url: str, user: str, password: str, ca_file: Path | str) -> A
                          user_realm_name="master", verify=str(ca_file), timeout=int(API_TIMEOUT))
 
 
+# Lines of the rules' diff the audit record keeps (the whole diff, up to this).
+DIFF_LINES = 5000
+
+
 def apply(settings: PlatformSettings, compiled: Compiled, *, keycloak: bool = True) -> list[str]:
-    """Trino's rules and groups to the policy target, then Keycloak's groups; returns what changed."""
-    changes = rules_target(settings.policy_target).put({RULES_FILE: compiled.rules_json,
-                                                        GROUP_FILE: compiled.group_file})
+    """Trino's rules and groups (and the policy identity the audit trail records beside them) to the
+    policy target, then Keycloak's groups; records the apply in the audit trail; returns what changed.
+
+    The apply is recorded after it took effect, with who, what changed and the rules' diff. If
+    the trail does not take the record, :class:`AuditUnavailableError` is raised: the policies
+    are in force, and applying again records them.
+    """
+    import difflib
+
+    from santelake.audit import client
+    from santelake.policy.build import policy_identity
+
+    target = rules_target(settings.policy_target)
+    before = {name: target.read(name) or "" for name in (RULES_FILE, GROUP_FILE)}
+    identity = policy_identity(compiled.rules_json, settings.policies_dir)
+    changes = target.put({POLICY_IDENTITY_FILE: identity, RULES_FILE: compiled.rules_json,
+                          GROUP_FILE: compiled.group_file})
     if keycloak:
         admin = keycloak_admin(settings.keycloak_url, settings.keycloak_admin_user,
                                settings.secret("keycloak_admin_password_file"), settings.ca_file)
         changes += sync_groups(admin, compiled)
+    diffs = {name: list(difflib.unified_diff(before[name].splitlines(), content.splitlines(), f"{name} before",
+                                             f"{name} after", lineterm="", n=2))[:DIFF_LINES]
+             for name, content in ((RULES_FILE, compiled.rules_json), (GROUP_FILE, compiled.group_file))}
+    client.record("policy.apply", settings.policy_target, {
+        "identity": json.loads(identity), "changes": changes, "diff": diffs,
+        "previous_rules_sha256": hashlib.sha256(before[RULES_FILE].encode()).hexdigest(),
+    })
     return changes
 
 

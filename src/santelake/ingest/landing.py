@@ -221,7 +221,21 @@ def _load_waiting(settings: PlatformSettings, report: Callable[[Outcome], None])
         outcome = _load_one(settings, landing, loader, sources, obj)
         outcomes.append(outcome)
         report(outcome)
+        _record(outcome)
     return outcomes
+
+
+def _record(outcome: Outcome) -> None:
+    """The outcome in the audit trail: what was loaded or rejected, by whom, with its counts."""
+    from dataclasses import asdict
+
+    from santelake.audit import client
+
+    result = asdict(outcome.result) if outcome.result is not None else None
+    if result is not None:
+        result.pop("data_docs", None)  # a path of the worker's, no fact about the load
+    client.record("load", outcome.key, {"status": outcome.status, "source": outcome.source,
+                                        "message": outcome.message, "result": result})
 
 
 def _load_one(settings: PlatformSettings, landing: Landing, loader: Any, sources: dict[str, Any],

@@ -35,3 +35,30 @@ def build(policies_path: Path | None = None, schemas_path: Path | None = None,
     faults = lint(policies, schemas, day)
     compiled = compile_policies(policies, schemas, day, faults)
     return Build(policies, tuple(faults), compiled)
+
+
+def policies_revision(path: Path | None = None) -> str:
+    """The git commit the policy files are at, ``+changes`` when they differ from it, or ``unversioned``."""
+    import subprocess
+
+    folder = policies_dir(path)
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=False)
+        if head.returncode != 0:
+            return "unversioned"
+        changed = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", "."],
+                                 capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unversioned"
+    return head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
+
+
+def policy_identity(rules_json: str, path: Path | None = None) -> str:
+    """What the audit trail records as the policy in force: the compiled rules' SHA-256 and the
+    policies' revision, as JSON (written beside Trino's rules)."""
+    import hashlib
+    import json
+
+    return json.dumps({"rules_sha256": hashlib.sha256(rules_json.encode()).hexdigest(),
+                       "revision": policies_revision(path)}, sort_keys=True) + "\n"

@@ -5,7 +5,8 @@ Deterministic: the same policies, table schemas and day give byte-identical outp
 section of Trino's rules is written, because a missing section means "allow all"; within
 a section Trino applies the first rule that matches, so the order below is the policy:
 
-1. staff-only schemas (audit, ops): their roles first, then a deny for everyone else;
+1. staff-only schemas (ops in the lake, audit in a catalog of its own): their roles first, then a
+   deny for everyone else;
 2. data engineers: the whole lake catalog;
 3. Iceberg metadata tables (``t$files``, ``t$snapshots``...): denied to everyone else;
 4. each active project's datasets: exact table names, hidden columns, masks, row filters;
@@ -145,11 +146,27 @@ def group_members(policies: PolicySet, day: dt.date) -> dict[str, tuple[str, ...
     return {group: tuple(sorted(users)) for group, users in sorted(members.items()) if users}
 
 
+def _staff_catalog_rules(policies: PolicySet) -> list[dict[str, Any]]:
+    """Catalogs of their own that hold staff-only schemas (the audit trail's): read-only for the roles
+    named, then closed to everyone else."""
+    rules: list[dict[str, Any]] = []
+    lake = policies.platform.catalog
+    for rule in sorted(policies.platform.staff_only, key=lambda r: (r.catalog or lake, r.schema)):
+        if rule.catalog is None or rule.catalog == lake:
+            continue
+        catalog = pattern(rule.catalog)
+        rules += [{"group": pattern(ROLE_GROUPS[role]), "catalog": catalog, "allow": "read-only"}
+                  for role in sorted(rule.roles)]
+        rules.append({"catalog": catalog, "allow": "none"})
+    return rules
+
+
 def _staff_only_rules(policies: PolicySet) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    catalog = pattern(policies.platform.catalog)
     schemas: list[dict[str, Any]] = []
     tables: list[dict[str, Any]] = []
-    for rule in sorted(policies.platform.staff_only, key=lambda r: r.schema):
+    lake = policies.platform.catalog
+    for rule in sorted(policies.platform.staff_only, key=lambda r: (r.catalog or lake, r.schema)):
+        catalog = pattern(rule.catalog or lake)
         schema = pattern(rule.schema)
         for role in sorted(rule.roles):
             group = pattern(ROLE_GROUPS[role])
@@ -185,6 +202,7 @@ def compile_policies(policies: PolicySet, schemas: Mapping[str, TableSchema], da
     admin_users = policies.staff.get(StaffRole.PLATFORM_ADMIN, ())
     rules: dict[str, list[dict[str, Any]]] = {
         "catalogs": [
+            *_staff_catalog_rules(policies),
             {"group": engineers, "catalog": catalog, "allow": "all"},
             *({"group": pattern(group), "catalog": catalog, "allow": "read-only"} for group in readers),
             {"group": admins, "catalog": pattern(SYSTEM_CATALOG), "allow": "read-only"},

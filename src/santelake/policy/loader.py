@@ -66,7 +66,8 @@ PLATFORM_SPEC = Record({
         "authorisation_ceiling": CLASSES,
     }, required=("reference_methodologies", "authorisation_ceiling")),
     "staff_only": Items(Record({
-        "schema": Text(NAME, "a schema name"), "roles": Items(ROLES, minimum=1, unique=True), "reason": WORDS,
+        "schema": Text(NAME, "a schema name"), "catalog": Text(NAME, "a Trino catalog name"),
+        "roles": Items(ROLES, minimum=1, unique=True), "reason": WORDS,
     }, required=("schema", "roles", "reason"))),
     "shared_tables": Items(Record({"table": TABLE_NAME, "reason": WORDS}, required=("table", "reason"))),
 }, required=("catalog", "research", "legal_bases", "staff_only", "shared_tables"))
@@ -129,7 +130,7 @@ def _platform(doc: Document) -> Platform:
     research, bases = data["research"], data["legal_bases"]
     staff_only = tuple(
         StaffOnly(item["schema"], tuple(StaffRole(r) for r in item["roles"]), item["reason"],
-                  _origin(doc, f"staff_only[{i}]"))
+                  _origin(doc, f"staff_only[{i}]"), item.get("catalog"))
         for i, item in enumerate(data["staff_only"])
     )
     shared = tuple(

@@ -153,6 +153,8 @@ class StaffOnly:
     roles: tuple[StaffRole, ...]
     reason: str
     origin: Origin
+    # The Trino catalog the schema is in, when not the lake's (the audit trail has a catalog of its own).
+    catalog: str | None = None
 
 
 @dataclass(frozen=True)

@@ -108,17 +108,9 @@ def airflow_client(admins: str, *, secret: str, airflow_url: str) -> dict[str, o
     }
 
 
-def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: str, allow_password_grant: bool,
-          smoke_test_secret_env: str | None = None) -> dict[str, object]:
-    """The realm; ``allow_password_grant`` is for local dev and tests only (the CLI client's).
-
-    ``airflow_admins`` is the group (one of ``groups``) that administers Airflow.
-    ``smoke_test_secret_env`` adds the smoke-test client, its secret read at import from that
-    environment variable; without it the realm is unchanged.
-    """
-    if airflow_admins not in groups:
-        raise ValueError(f"Airflow's admin group {airflow_admins!r} is not one of the realm's groups {sorted(groups)}")
-    audience_mapper = {
+def audience_mapper(audience: str) -> dict[str, object]:
+    """A mapper that names ``audience`` in the access token's ``aud`` (Trino requires it)."""
+    return {
         "name": f"audience-{audience}",
         "protocol": "openid-connect",
         "protocolMapper": "oidc-audience-mapper",
@@ -129,6 +121,19 @@ def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: st
             "introspection.token.claim": "true",
         },
     }
+
+
+def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: str, allow_password_grant: bool,
+          smoke_test_secret_env: str | None = None) -> dict[str, object]:
+    """The realm; ``allow_password_grant`` is for local dev and tests only (the CLI client's).
+
+    ``airflow_admins`` is the group (one of ``groups``) that administers Airflow.
+    ``smoke_test_secret_env`` adds the smoke-test client, its secret read at import from that
+    environment variable; without it the realm is unchanged.
+    """
+    if airflow_admins not in groups:
+        raise ValueError(f"Airflow's admin group {airflow_admins!r} is not one of the realm's groups {sorted(groups)}")
+    mapper = audience_mapper(audience)
     clients: list[dict[str, object]] = [
         {
             # The resource server: tokens name it in `aud`; nobody logs in to it.
@@ -154,7 +159,7 @@ def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: st
             "serviceAccountsEnabled": False,
             "protocol": "openid-connect",
             "attributes": {"oauth2.device.authorization.grant.enabled": "true"},
-            "protocolMappers": [audience_mapper],
+            "protocolMappers": [mapper],
         },
         airflow_client(airflow_admins, secret=placeholder(AIRFLOW_SECRET_ENV),
                        airflow_url=placeholder(AIRFLOW_URL_ENV)),
@@ -172,7 +177,7 @@ def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: st
             "directAccessGrantsEnabled": False,
             "serviceAccountsEnabled": True,
             "protocol": "openid-connect",
-            "protocolMappers": [audience_mapper],
+            "protocolMappers": [mapper],
         })
     return {
         "realm": name,

@@ -15,11 +15,26 @@ ENV_SHARED_SECRET = "SANTELAKE_TRINO_SHARED_SECRET"
 ENV_CATALOG_PASSWORD = "SANTELAKE_TRINO_CATALOG_PASSWORD"
 ENV_S3_ACCESS_KEY = "SANTELAKE_TRINO_S3_ACCESS_KEY"
 ENV_S3_SECRET_KEY = "SANTELAKE_TRINO_S3_SECRET_KEY"
+ENV_AUDIT_TOKEN = "SANTELAKE_TRINO_AUDIT_TOKEN"
+ENV_AUDIT_READER_PASSWORD = "SANTELAKE_TRINO_AUDIT_READER_PASSWORD"
 
-# Only these plugins are unpacked: the catalog, the file group provider, the audit sink.
-PLUGINS = ("iceberg", "password-authenticators", "http-event-listener")
+# Only these plugins are unpacked: the lake's catalog, the file group provider, the audit sink
+# (http-event-listener) and the audit trail's catalog (postgresql, which needs the Geometry type
+# of geospatial to start).
+PLUGINS = ("iceberg", "password-authenticators", "http-event-listener", "postgresql", "geospatial")
 
 CATALOG_FILE = "catalog/iceberg.properties"
+AUDIT_CATALOG = "audit"
+AUDIT_CATALOG_FILE = f"catalog/{AUDIT_CATALOG}.properties"
+AUDIT_LISTENER_FILE = "audit-listener.properties"
+# Beside the rules: their SHA-256 and the policies' revision, which the audit receiver adds to each
+# query's record (santelake.policy.build.policy_identity).
+POLICY_IDENTITY_FILE = "policy-identity.json"
+# Trino keeps an event it could not deliver in memory and retries it, 1 s then doubling to at most
+# a minute between tries: 30 tries ride out about 25 minutes of a receiver's absence. After that,
+# or if the coordinator stops meanwhile, the event is lost, and `santelake audit verify` reports the
+# gap it leaves (docs/compliance.md).
+AUDIT_RETRIES = 30
 RULES_FILE = "rules.json"
 GROUP_FILE = "groups.txt"
 
@@ -51,6 +66,10 @@ class TrinoParams:
     coordinator: bool = True
     include_coordinator: bool = True
     discovery_uri: str = ""
+    # The audit receiver's events URL and the trail's JDBC URL (read as audit_reader); empty: no audit
+    # (the chart, until it runs the receiver).
+    audit_uri: str = ""
+    audit_jdbc_url: str = ""
 
 
 def node_properties(p: TrinoParams, data_dir: str) -> str:
@@ -122,6 +141,8 @@ def config_properties(p: TrinoParams) -> str:
             "web-ui.enabled": False,
             "access-control.config-files": f"{p.etc_dir}/access-control.properties",
         }
+        if p.audit_uri:
+            values["event-listener.config-files"] = f"{p.etc_dir}/{AUDIT_LISTENER_FILE}"
     return to_properties(values)
 
 
@@ -165,6 +186,34 @@ def iceberg_catalog(p: TrinoParams) -> str:
     })
 
 
+def audit_listener(p: TrinoParams) -> str:
+    """Trino's http event listener: every query's created and completed event, to the receiver."""
+    return to_properties({
+        "event-listener.name": "http",
+        "http-event-listener.log-created": True,
+        "http-event-listener.log-completed": True,
+        "http-event-listener.log-split": False,
+        "http-event-listener.connect-ingest-uri": p.audit_uri,
+        "http-event-listener.connect-http-headers": f"Authorization: Bearer ${{ENV:{ENV_AUDIT_TOKEN}}}",
+        "http-event-listener.connect-retry-count": AUDIT_RETRIES,
+        "http-event-listener.connect-retry-delay": "1s",
+        "http-event-listener.connect-backoff-base": 2,
+        "http-event-listener.connect-max-delay": "1m",
+        "http-event-listener.http-client.trust-store-path": p.jwks_ca_path,  # the platform CA, PEM
+        "http-event-listener.http-client.request-timeout": "30s",
+    })
+
+
+def audit_catalog(p: TrinoParams) -> str:
+    """The audit trail, read-only for Trino: the database role can SELECT and nothing else."""
+    return to_properties({
+        "connector.name": "postgresql",
+        "connection-url": p.audit_jdbc_url,
+        "connection-user": "audit_reader",
+        "connection-password": f"${{ENV:{ENV_AUDIT_READER_PASSWORD}}}",
+    })
+
+
 def etc_files(p: TrinoParams, data_dir: str, rules_json: str, groups: str) -> dict[str, str]:
     """Every file of Trino's etc directory, by relative path."""
     files = {
@@ -181,4 +230,6 @@ def etc_files(p: TrinoParams, data_dir: str, rules_json: str, groups: str) -> di
             RULES_FILE: rules_json,
             GROUP_FILE: groups,
         }
+        if p.audit_uri:
+            files |= {AUDIT_LISTENER_FILE: audit_listener(p), AUDIT_CATALOG_FILE: audit_catalog(p)}
     return files

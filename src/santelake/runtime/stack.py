@@ -16,6 +16,7 @@ from santelake.runtime.java import find_java_home
 from santelake.runtime.layout import Layout
 from santelake.runtime.platform import platform_settings
 from santelake.runtime.services.airflow import Airflow
+from santelake.runtime.services.audit import AuditReceiver
 from santelake.runtime.services.base import Service
 from santelake.runtime.services.keycloak import Keycloak
 from santelake.runtime.services.minio import Minio
@@ -28,7 +29,8 @@ Log = Callable[[str], None]
 
 def services(layout: Layout, policy: Compiled | None = None) -> list[Service]:
     """Every service, in start order; ``policy`` (the compiled policies) is needed to start them."""
-    return [Postgres(layout), Minio(layout), Keycloak(layout, policy), Trino(layout, policy), Airflow(layout)]
+    return [Postgres(layout), Minio(layout), AuditReceiver(layout), Keycloak(layout, policy), Trino(layout, policy),
+            Airflow(layout)]
 
 
 def check_prerequisites(layout: Layout) -> None:

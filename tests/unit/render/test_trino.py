@@ -54,3 +54,26 @@ def test_properties_are_sorted_and_reject_newlines() -> None:
         assert "'a'" in str(exc)
     else:
         raise AssertionError("a newline in a value must be refused")
+
+
+def test_the_audit_listener_sends_created_and_completed_events_with_a_token_reference() -> None:
+    from dataclasses import replace
+
+    audited = replace(PARAMS, audit_uri="https://audit:18445/v1/events/trino",
+                      audit_jdbc_url="jdbc:postgresql://db/santelake_audit?sslmode=verify-full")
+    files = trino.etc_files(audited, "/data", "{}", "")
+    config = _props(files["config.properties"])
+    assert config["event-listener.config-files"] == f"/etc/trino/{trino.AUDIT_LISTENER_FILE}"
+    listener = _props(files[trino.AUDIT_LISTENER_FILE])
+    assert listener["event-listener.name"] == "http"
+    assert (listener["http-event-listener.log-created"], listener["http-event-listener.log-completed"]) == (
+        "true", "true")
+    assert listener["http-event-listener.connect-ingest-uri"] == audited.audit_uri
+    assert listener["http-event-listener.connect-http-headers"] == (
+        "Authorization: Bearer ${ENV:SANTELAKE_TRINO_AUDIT_TOKEN}")
+    assert int(listener["http-event-listener.connect-retry-count"]) > 0
+    catalog = _props(files[trino.AUDIT_CATALOG_FILE])
+    assert (catalog["connector.name"], catalog["connection-user"]) == ("postgresql", "audit_reader")
+    assert catalog["connection-password"].startswith("${ENV:")
+    # Without a receiver (the chart, until it runs one) there is neither listener nor catalog.
+    assert trino.AUDIT_LISTENER_FILE not in trino.etc_files(PARAMS, "/data", "{}", "")

@@ -53,8 +53,12 @@ class Airflow(Service):
         """The Airflow configuration and the platform settings, as the environment of every Airflow process."""
         generated = {name: self.layout.secrets.get(f"airflow-{key}", generate=render.new_secret)
                      for name, key in render.SECRETS.items()}
+        from santelake.audit.client import ACTOR_ENV
+        from santelake.runtime.services.audit import client_environment
+
         return (render.environment(self.params()) | generated | {"NO_PROXY": "localhost,127.0.0.1"}
-                | platform_settings(self.layout).as_environment())
+                | platform_settings(self.layout).as_environment() | client_environment(self.layout)
+                | {ACTOR_ENV: "airflow"})
 
     def process_env(self) -> dict[str, str]:
         """This process's environment without its own AIRFLOW_* and SANTELAKE_* settings, plus the stack's."""

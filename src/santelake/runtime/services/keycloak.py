@@ -20,7 +20,13 @@ from santelake.names import AIRFLOW_CLIENT, REALM, TRINO_AUDIENCE
 from santelake.policy.compile import Compiled
 from santelake.policy.keycloak import sync_groups
 from santelake.render.airflow import CLIENT_SECRET_NAME
-from santelake.render.keycloak import AIRFLOW_SECRET_ENV, AIRFLOW_URL_ENV, airflow_client, realm_json
+from santelake.render.keycloak import (
+    AIRFLOW_SECRET_ENV,
+    AIRFLOW_URL_ENV,
+    airflow_client,
+    audience_mapper,
+    realm_json,
+)
 from santelake.runtime import devusers
 from santelake.runtime.artifacts import KEYCLOAK, fetch_maven
 from santelake.runtime.java import find_java_home
@@ -129,6 +135,38 @@ class Keycloak(Service):
         # Groups and memberships come from policies/, like Trino's group file.
         sync_groups(admin, self._compiled())
         self._ensure_airflow_client(admin)
+        self._ensure_audit(admin)
+
+    def _ensure_audit(self, admin: Any) -> None:
+        """Keycloak keeps the realm's logins and admin changes, and the audit receiver's own client
+        (service account: view events and users, nothing else) may read them (santelake.audit.keycloak)."""
+        from santelake.audit import keycloak as audit
+        from santelake.runtime.services.audit import KEYCLOAK_SECRET
+
+        admin.update_realm(REALM, audit.REALM_EVENT_SETTINGS)
+        secret = self.layout.secrets.get(KEYCLOAK_SECRET)
+        client = {
+            "clientId": audit.AUDIT_CLIENT, "name": "santelake audit: copies logins into the audit trail",
+            "enabled": True, "publicClient": False, "clientAuthenticatorType": "client-secret", "secret": secret,
+            "standardFlowEnabled": False, "implicitFlowEnabled": False, "directAccessGrantsEnabled": False,
+            "serviceAccountsEnabled": True, "protocol": "openid-connect",
+            # Its token is also the canary query's identity on Trino (santelake.audit.canary).
+            "protocolMappers": [audience_mapper(TRINO_AUDIENCE)],
+        }
+        internal_id = admin.get_client_id(audit.AUDIT_CLIENT)
+        if internal_id is None:
+            admin.create_client(client)
+            internal_id = admin.get_client_id(audit.AUDIT_CLIENT)
+        else:
+            current = admin.get_client(internal_id)
+            mappers = current.get("protocolMappers") or []
+            if not any(m.get("protocolMapper") == "oidc-audience-mapper" for m in mappers):
+                current["protocolMappers"] = [*mappers, audience_mapper(TRINO_AUDIENCE)]
+            admin.update_client(internal_id, current | {"secret": secret})
+        account = admin.get_client_service_account_user(internal_id)
+        management = admin.get_client_id("realm-management")
+        roles = [r for r in admin.get_client_roles(management) if r["name"] in audit.AUDIT_CLIENT_ROLES]
+        admin.assign_client_role(account["id"], management, roles)
 
     def _ensure_airflow_client(self, admin: Any) -> None:
         """Keycloak imports the realm file only into a realm that does not exist yet: a realm made

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from santelake.audit.config import AUDIT_BUCKET
 from santelake.files import write_private
 from santelake.lake.storage import s3_client
 from santelake.names import BUCKETS, LANDING_BUCKET, WAREHOUSE_BUCKET
@@ -28,6 +29,22 @@ def account_buckets(warehouse: str, landing: str) -> dict[str, tuple[str, ...]]:
 
 
 ACCOUNTS = account_buckets(WAREHOUSE_BUCKET, LANDING_BUCKET)
+# The audit receiver's account: it writes anchors of the trail's head and reads them back, and may
+# delete nothing (santelake.audit.anchors). Local stack only so far; the chart does not run the receiver yet.
+AUDIT_ACCOUNT = "audit"
+LOCAL_ACCOUNTS = ACCOUNTS | {AUDIT_ACCOUNT: (AUDIT_BUCKET,)}
+
+
+def write_once_policy(bucket: str) -> dict[str, object]:
+    """Read, list and write ``bucket``; never delete or overwrite a locked version."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+             "Resource": [f"arn:aws:s3:::{bucket}"]},
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+        ],
+    }
 
 
 def bucket_policy(buckets: tuple[str, ...]) -> dict[str, object]:
@@ -57,6 +74,8 @@ class Account:
     access_key: str
     secret_key: str
     buckets: tuple[str, ...]
+    # The policy to attach, when not read-write-delete on ``buckets``.
+    policy: dict[str, object] | None = None
 
 
 def admin_client(endpoint: str, root_user: str, root_password: str, ca_file: Path | str) -> Any:
@@ -79,7 +98,7 @@ def provision(client: Any, admin: Any, buckets: Iterable[str], accounts: Iterabl
             client.make_bucket(bucket)
     for account in accounts:
         policy_name = f"santelake-{account.name}"
-        admin.policy_add(policy_name, policy=bucket_policy(account.buckets))
+        admin.policy_add(policy_name, policy=account.policy or bucket_policy(account.buckets))
         admin.user_add(account.access_key, account.secret_key)
         try:
             admin.attach_policy([policy_name], user=account.access_key)
@@ -99,14 +118,14 @@ class Minio(Service):
 
     def credential_files(self, account: str) -> tuple[Path, Path]:
         """The files holding the access and secret key of ``account`` (one of ACCOUNTS), made on first use."""
-        if account not in ACCOUNTS:
-            raise KeyError(f"no storage account {account!r}; known: {sorted(ACCOUNTS)}")
+        if account not in LOCAL_ACCOUNTS:
+            raise KeyError(f"no storage account {account!r}; known: {sorted(LOCAL_ACCOUNTS)}")
         store = self.layout.secrets
         return (store.file(account_secret(account, "access-key"), generate=lambda: f"santelake-{account}"),
                 store.file(account_secret(account, "secret-key")))
 
     def credentials(self, account: str) -> tuple[str, str]:
-        """Access and secret key of ``account`` (one of ACCOUNTS)."""
+        """Access and secret key of ``account`` (one of LOCAL_ACCOUNTS)."""
         access, secret = self.credential_files(account)
         return access.read_text(encoding="utf-8").strip(), secret.read_text(encoding="utf-8").strip()
 
@@ -157,4 +176,10 @@ class Minio(Service):
         admin = admin_client(f"{s.hostname}:{s.minio_port}", ROOT_USER,
                              self.layout.secrets.get("minio-root-password"), self.layout.tls.ca_cert)
         accounts = [Account(name, *self.credentials(name), buckets) for name, buckets in ACCOUNTS.items()]
-        provision(self.client(), admin, BUCKETS, accounts)
+        accounts.append(Account(AUDIT_ACCOUNT, *self.credentials(AUDIT_ACCOUNT), (AUDIT_BUCKET,),
+                                write_once_policy(AUDIT_BUCKET)))
+        client = self.client()
+        if not client.bucket_exists(AUDIT_BUCKET):
+            # Object lock: a version, once written, cannot be deleted while its retention runs, not even by root.
+            client.make_bucket(AUDIT_BUCKET, object_lock=True)
+        provision(client, admin, BUCKETS, accounts)

@@ -186,3 +186,7 @@ class Postgres(Service):
                     cur.execute(sql.SQL("revoke all on database {} from public").format(sql.Identifier(database)))
         finally:
             conn.close()
+        from santelake.audit import store
+
+        store.install(lambda database: self.connect(database),
+                      {role: self.layout.secrets.get(role_password_key(role)) for role in (store.WRITER, store.READER)})

@@ -12,6 +12,9 @@ import secrets
 import shutil
 from pathlib import Path
 
+from santelake.audit.receiver import TRINO_PATH
+from santelake.audit.store import DATABASE as AUDIT_DATABASE
+from santelake.audit.store import READER as AUDIT_READER
 from santelake.errors import ServiceError
 from santelake.names import CATALOG_NAME, CATALOG_ROLE, TRINO_AUDIENCE, WAREHOUSE_BUCKET
 from santelake.policy.compile import Compiled
@@ -20,6 +23,7 @@ from santelake.runtime.artifacts import TRINO_SERVER, fetch_maven
 from santelake.runtime.java import find_java_home
 from santelake.runtime.layout import Layout
 from santelake.runtime.process import ProcessSpec, run_checked
+from santelake.runtime.services.audit import TOKEN_SECRET as AUDIT_TOKEN_SECRET
 from santelake.runtime.services.base import Health, Service
 from santelake.runtime.services.minio import Minio
 from santelake.runtime.services.postgres import role_password_key
@@ -82,7 +86,9 @@ class Trino(Service):
             jwks_ca_path=str(tls.ca_cert), issuer=self.layout.keycloak_issuer, audience=TRINO_AUDIENCE,
             catalog_name=CATALOG_NAME, catalog_jdbc_url=self.layout.catalog_jdbc_url, catalog_user=CATALOG_ROLE,
             warehouse=f"s3://{WAREHOUSE_BUCKET}/", s3_endpoint=self.layout.url("minio"), heap=s.trino_heap,
-            log_path=str(self.server_log),
+            log_path=str(self.server_log), audit_uri=f"{self.layout.url('audit')}{TRINO_PATH}",
+            audit_jdbc_url=(f"jdbc:postgresql://{s.hostname}:{s.postgres_port}/{AUDIT_DATABASE}"
+                            f"?sslmode=verify-full&sslrootcert={tls.ca_cert}"),
         )
 
     @property
@@ -92,8 +98,25 @@ class Trino(Service):
     def _java_home(self) -> Path:
         return find_java_home(self.layout.settings.java_home)
 
+    def clear_stale_launcher_pid(self) -> None:
+        """Remove the launcher's own pid file when its process is gone. A killed Trino leaves it; if the
+        pid is a zombie nobody reaps, the launcher would refuse to start ("already running")."""
+        from santelake.runtime.process import pid_alive
+
+        launcher_pid = self.directory / "data" / "var" / "run" / "launcher.pid"
+        try:
+            pid = int(launcher_pid.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if not pid_alive(pid):
+            launcher_pid.unlink(missing_ok=True)
+
     def prepare(self) -> None:
-        if not (self.home / "bin" / "launcher").exists():
+        self.clear_stale_launcher_pid()
+        if not (self.home / "bin" / "launcher").exists() or any(
+                not (self.home / "plugin" / plugin).is_dir() for plugin in render.PLUGINS):
+            # Not unpacked yet, or unpacked by a santelake that kept fewer plugins.
+            shutil.rmtree(self.home, ignore_errors=True)
             archive = fetch_maven(TRINO_SERVER, self.layout.settings.cache_dir)
             self.layout.opt.mkdir(parents=True, exist_ok=True)
             unpack_trino(archive, self.layout.opt, render.PLUGINS)
@@ -112,9 +135,13 @@ class Trino(Service):
 
     def write_etc(self, compiled: Compiled) -> None:
         """Write every etc file; Trino re-reads rules and groups within seconds."""
+        from santelake.policy.build import policy_identity
+
         files = render.etc_files(
             self.params(), str(self.directory / "data"), compiled.rules_json, compiled.group_file,
         )
+        # Before the rules, so the receiver never pairs new rules with an old revision for long.
+        files = {render.POLICY_IDENTITY_FILE: policy_identity(compiled.rules_json)} | files
         for relative, content in files.items():
             path = self.etc / relative
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +160,8 @@ class Trino(Service):
             render.ENV_CATALOG_PASSWORD: self.layout.secrets.get(role_password_key(CATALOG_ROLE)),
             render.ENV_S3_ACCESS_KEY: access,
             render.ENV_S3_SECRET_KEY: secret,
+            render.ENV_AUDIT_TOKEN: self.layout.secrets.get(AUDIT_TOKEN_SECRET, length=48),
+            render.ENV_AUDIT_READER_PASSWORD: self.layout.secrets.get(role_password_key(AUDIT_READER)),
         }
         command = [str(self.home / "bin" / "launcher"), "run", f"--etc-dir={self.etc}",
                    f"--data-dir={self.directory / 'data'}"]
