@@ -1,10 +1,11 @@
 """The audit trail's cost: the receiver's sustained events per second, and researcher query latency
 with Trino's audit listener on and off.
 
-receiver  A receiver (the product's code: santelake.audit.receiver) on a free loopback port,
-          writing to a scratch trail database (santelake_audit_bench, dropped after), takes
-          completed-query events the size of a real one from --senders concurrent HTTPS
-          clients for --seconds. Prints events/s, the answer's p50/p99 and proves the chain.
+receiver  The product's receiver (`santelake audit serve`, its own process) on a free loopback
+          port, writing to a scratch trail database (santelake_audit_bench, dropped after),
+          takes distinct completed-query events shaped like Trino's from --senders processes
+          (one keep-alive HTTPS session each) for --seconds. Prints events/s, the answer's
+          p50/p99 and proves the chain.
 latency   The researcher query suite (alice's, --rounds times each) against the local
           Trino with the listener on (as `santelake up` configures it), then off (the
           listener's file removed, Trino restarted), then on again. Prints each query's
@@ -12,17 +13,18 @@ latency   The researcher query suite (alice's, --rounds times each) against the 
 
 The local stack must be up (santelake up). Figures go to docs/benchmarks.md.
 
-usage: .venv/bin/python bench/audit.py [--part receiver latency] [--seconds 20] [--senders 8] [--rounds 15]
+usage: .venv/bin/python bench/audit.py [--part receiver latency] [--seconds 20] [--senders 4] [--rounds 15]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import statistics
-import threading
 import time
+from pathlib import Path
 from typing import Any
 
 BENCH_DATABASE = "santelake_audit_bench"
@@ -59,71 +61,79 @@ def _event(n: int) -> dict[str, Any]:
     }
 
 
-def receiver_part(layout: Any, seconds: float, senders: int) -> None:
+def _send(url: str, token: str, ca: str, first: int, step: int, deadline: float) -> list[float]:
+    """One sender process: a keep-alive HTTPS session posting distinct events until ``deadline``."""
     import requests
 
+    session = requests.Session()
+    session.trust_env = False  # the platform CA, whatever REQUESTS_CA_BUNDLE says
+    session.verify = ca
+    latencies = []
+    n = first
+    while time.time() < deadline:
+        body = json.dumps(_event(n))
+        started = time.perf_counter()
+        answer = session.post(url, data=body, timeout=30,
+                              headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        latencies.append(time.perf_counter() - started if answer.status_code == 200 else -1.0)
+        n += step
+    return latencies
+
+
+def receiver_part(layout: Any, seconds: float, senders: int) -> None:
+    import os
+    import subprocess
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
     from santelake.audit.chain import verify
-    from santelake.audit.receiver import TRINO_PATH, PolicyIdentity, Receiver, serve
-    from santelake.audit.store import WRITER, AuditStore, install
+    from santelake.audit.receiver import TRINO_PATH
+    from santelake.audit.store import AuditStore, install
+    from santelake.runtime.services.audit import local_settings
     from santelake.runtime.services.postgres import Postgres, role_password_key
 
     postgres = Postgres(layout)
     passwords = {role: layout.secrets.get(role_password_key(role)) for role in ("audit_writer", "audit_reader")}
     install(lambda database: postgres.connect(database), passwords, BENCH_DATABASE)
-    store = AuditStore(lambda: postgres.connect(BENCH_DATABASE, WRITER, passwords[WRITER]))
-    receiver = Receiver(store)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     token = "bench-" + str(time.time_ns())
-    tls = layout.tls
-    server = serve(receiver, "127.0.0.1", port, tls.server_cert, tls.server_key, token, PolicyIdentity(None))
-    receiver.start()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"https://localhost:{port}{TRINO_PATH}"
-    bodies = [json.dumps(_event(n)).encode() for n in range(1000)]
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-
-    def send(offset: int) -> None:
-        nonlocal errors
-        session = requests.Session()
-        session.verify = str(tls.ca_cert)
-        n = offset
-        mine: list[float] = []
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            answer = session.post(url, data=bodies[n % len(bodies)], timeout=30,
-                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-            mine.append(time.perf_counter() - started)
-            if answer.status_code != 200:
-                with lock:
-                    errors += 1
-            n += senders
-        with lock:
-            latencies.extend(mine)
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(senders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
-    server.shutdown()
-    receiver.stop()
+    # The product's receiver, as `santelake up` runs it, on the scratch trail; no Keycloak, no canary.
+    settings = local_settings(layout)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANTELAKE_AUDIT_")}
+    env |= settings.as_environment() | {"SANTELAKE_AUDIT_DB_NAME": BENCH_DATABASE, "SANTELAKE_AUDIT_PORT": str(port),
+                                        "SANTELAKE_AUDIT_TOKEN": token, "SANTELAKE_AUDIT_KEYCLOAK_URL": "",
+                                        "SANTELAKE_AUDIT_TRINO_URL": ""}
+    env.pop("SANTELAKE_AUDIT_KEYCLOAK_SECRET", None)
+    server = subprocess.Popen([str(Path(sys.executable).parent / "santelake"), "audit", "serve"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"https://localhost:{port}{TRINO_PATH}"
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.2)
+        deadline = time.time() + seconds
+        started = time.monotonic()
+        with ProcessPoolExecutor(senders) as pool:
+            parts = list(pool.map(_send, [url] * senders, [token] * senders, [str(layout.tls.ca_cert)] * senders,
+                                  range(senders), [senders] * senders, [deadline] * senders))
+        elapsed = time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    latencies = sorted(x for part in parts for x in part if x >= 0)
+    errors = sum(1 for part in parts for x in part if x < 0)
+    store = AuditStore(lambda: postgres.connect(BENCH_DATABASE))
     verdict = verify(store.records())
-    store.close()
     conn = postgres.connect()
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f"drop database {BENCH_DATABASE} with (force)")
     conn.close()
-    latencies.sort()
-    print(f"receiver: {len(latencies)} events from {senders} senders in {elapsed:.1f} s: "
-          f"{len(latencies) / elapsed:.0f} events/s; answer p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+    print(f"receiver: {len(latencies)} events from {senders} sender processes in {elapsed:.1f} s: "
+          f"{len(latencies) / elapsed:.0f} events/s sealed; answer p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
           f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms; {errors} errors; chain of "
           f"{verdict.records} records {'proven' if verdict.ok else 'NOT proven'}")
 
@@ -134,8 +144,18 @@ def _suite_times(layout: Any, rounds: int) -> dict[str, list[float]]:
 
     token = dev_token(layout, "alice")
     times: dict[str, list[float]] = {name: [] for name in SUITE}
-    for sql in SUITE.values():  # a warm-up run each
-        query.run(layout, token, sql)
+    from trino.exceptions import TrinoQueryError
+
+    deadline = time.monotonic() + 120
+    for sql in SUITE.values():  # a warm-up run each; a Trino just started may not list itself as a node yet
+        while True:
+            try:
+                query.run(layout, token, sql)
+                break
+            except TrinoQueryError as exc:
+                if exc.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
     for _ in range(rounds):
         for name, sql in SUITE.items():
             started = time.perf_counter()
@@ -190,7 +210,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", nargs="+", choices=("receiver", "latency"), default=["receiver", "latency"])
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument("--senders", type=int, default=4, help="sender processes (one keep-alive session each)")
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     from santelake.config import load_settings

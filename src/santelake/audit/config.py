@@ -24,6 +24,7 @@ ENV = {
     "db_port": "SANTELAKE_AUDIT_DB_PORT",
     "db_user": "SANTELAKE_AUDIT_DB_USER",
     "db_password": "SANTELAKE_AUDIT_DB_PASSWORD",
+    "db_name": "SANTELAKE_AUDIT_DB_NAME",
     "s3_endpoint": "SANTELAKE_AUDIT_S3_ENDPOINT",
     "s3_access_key": "SANTELAKE_AUDIT_S3_ACCESS_KEY",
     "s3_secret_key": "SANTELAKE_AUDIT_S3_SECRET_KEY",
@@ -35,7 +36,7 @@ ENV = {
     "trino_url": "SANTELAKE_AUDIT_TRINO_URL",
     "canary_interval": "SANTELAKE_AUDIT_CANARY_INTERVAL",
 }
-OPTIONAL = {"rules_file", "identity_file", "anchor_interval", "token", "tls_cert", "tls_key", "bind", "port",
+OPTIONAL = {"db_name", "rules_file", "identity_file", "anchor_interval", "token", "tls_cert", "tls_key", "bind", "port",
             "keycloak_url", "keycloak_secret", "trino_url", "canary_interval"}
 
 
@@ -49,6 +50,7 @@ class AuditSettings:
     s3_endpoint: str  # host:port, TLS verified with ca_file
     s3_access_key: str
     s3_secret_key: str
+    db_name: str = "santelake_audit"
     bind: str = "127.0.0.1"
     port: int = 18445
     tls_cert: Path | None = None
@@ -94,9 +96,7 @@ class AuditSettings:
         """A connection to the trail's database, TLS verified."""
         import psycopg2
 
-        from santelake.audit.store import DATABASE
-
-        return psycopg2.connect(host=self.db_host, port=self.db_port, dbname=DATABASE, user=self.db_user,
+        return psycopg2.connect(host=self.db_host, port=self.db_port, dbname=self.db_name, user=self.db_user,
                                 password=self.db_password, sslmode="verify-full", sslrootcert=str(self.ca_file),
                                 connect_timeout=5, application_name="santelake-audit")
 

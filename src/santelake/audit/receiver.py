@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import queue
+import socket
 import ssl
 import threading
 import time
@@ -46,10 +47,19 @@ class AnchorSink(Protocol):
     def put(self, anchor: Anchor) -> None: ...
 
 
+# Parts of a completed event that describe how Trino ran the query, not who read what: the plans,
+# the output stage's JSON and per-operator statistics. Three quarters of a group-by's event
+# (about 170 of 236 KB); left out, and named in docs/compliance.md.
+ENGINE_DETAIL = {"metadata": ("plan", "jsonPlan", "payload"),
+                 "statistics": ("operatorSummaries", "taskStatistics", "planNodeStatsAndCosts",
+                                "optimizerRulesSummaries", "outputBufferUtilization")}
+
+
 def trino_entry(event: Any, policy: dict[str, str]) -> Entry:
     """An entry for one event of Trino's ``http`` listener (a QueryCreatedEvent or QueryCompletedEvent).
 
-    The whole event is kept; the policy identity in force when it arrived is added beside it.
+    The event is kept but for the engine's detail (``ENGINE_DETAIL``); the policy identity in force
+    when it arrived is added beside it.
     """
     if not isinstance(event, dict) or not isinstance(event.get("metadata"), dict):
         raise ValueError("not a Trino query event: no metadata object")
@@ -60,6 +70,9 @@ def trino_entry(event: Any, policy: dict[str, str]) -> Entry:
     if not isinstance(context, dict):
         context = {}
     completed = "endTime" in event or "statistics" in event
+    for part, keys in ENGINE_DETAIL.items():
+        if isinstance(event.get(part), dict):
+            event[part] = {k: v for k, v in event[part].items() if k not in keys}
     return Entry(kind="trino.query_completed" if completed else "trino.query_created",
                  actor=str(context.get("user") or ""), subject=query_id,
                  payload={"event": event, "policy": policy})
@@ -381,6 +394,9 @@ class _TLSServer(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(CONNECTION_TIMEOUT)
+        # An answer's headers and body leave in two writes; without this, Nagle's algorithm holds the
+        # second until the client's delayed ACK (40 ms): measured as a 47 ms answer for 2 ms of work.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             secured = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as exc:

@@ -143,6 +143,9 @@ def config_properties(p: TrinoParams) -> str:
         }
         if p.audit_uri:
             values["event-listener.config-files"] = f"{p.etc_dir}/{AUDIT_LISTENER_FILE}"
+            # The output stage's JSON in each completed event, at most this: the least Trino takes. The
+            # trail does not keep it, and sending it (often more than 100 KB) slowed queries down.
+            values["event.max-output-stage-size"] = "1kB"
     return to_properties(values)
 
 

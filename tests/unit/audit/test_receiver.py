@@ -38,3 +38,11 @@ def test_the_policy_identity_follows_the_rules_file(tmp_path: Path) -> None:
     assert first["revision"] == "abc" and len(first["rules_sha256"]) == 64
     rules.write_text('{"catalogs": []}')
     assert policy.current()["rules_sha256"] != first["rules_sha256"]
+
+
+def test_the_engines_detail_is_left_out_and_who_read_what_kept() -> None:
+    event = COMPLETED | {"metadata": CREATED["metadata"] | {"plan": "x" * 1000, "payload": "{}"},
+                         "statistics": {"outputRows": 1, "operatorSummaries": [{"x": 1}]}}
+    kept = trino_entry(event, POLICY).payload["event"]
+    assert "plan" not in kept["metadata"] and "payload" not in kept["metadata"]
+    assert kept["metadata"]["query"] == "SELECT 1" and kept["statistics"] == {"outputRows": 1}
