@@ -370,3 +370,26 @@ def test_switching_the_listener_off_is_recorded_by_the_canary(layout: Layout) ->
         cur.execute("SELECT count(*) FROM audit.records WHERE kind = 'trino.query_completed' AND subject = %s",
                     (found[0],))
         assert cur.fetchone()[0] == 0, "the canary's own event arrived after all"
+
+
+def test_an_anchor_cannot_be_deleted_not_even_by_root(layout: Layout) -> None:
+    from minio.error import S3Error
+
+    from santelake.audit.anchors import S3Anchors, anchor_key
+    from santelake.audit.config import AUDIT_BUCKET
+    from santelake.audit.store import DATABASE
+    from santelake.runtime.services.minio import Minio
+
+    _run(layout, "alice", "SELECT 'to anchor'")
+    root = Minio(layout).client()
+    deadline = time.monotonic() + 120
+    while not (anchors := list(S3Anchors(root, AUDIT_BUCKET, DATABASE))) and time.monotonic() < deadline:
+        time.sleep(5)  # the receiver anchors every minute
+    assert anchors, "no anchor written within 2 minutes"
+    key = anchor_key(anchors[-1], DATABASE)
+    root.remove_object(AUDIT_BUCKET, key)  # a delete marker: hides it from a plain listing only
+    assert anchors[-1] in list(S3Anchors(root, AUDIT_BUCKET, DATABASE))
+    version = next(o for o in root.list_objects(AUDIT_BUCKET, prefix=key, include_version=True)
+                   if not o.is_delete_marker)
+    with pytest.raises(S3Error, match="WORM protected"):
+        root.remove_object(AUDIT_BUCKET, key, version_id=version.version_id)

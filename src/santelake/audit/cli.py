@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         logging.warning("no SANTELAKE_AUDIT_TRINO_URL (or no Keycloak client): the audit listener is not "
                         "checked by a canary query; switching it off would go unrecorded")
-    receiver = Receiver(AuditStore(settings.connect), S3Anchors(settings.s3(), AUDIT_BUCKET),
+    receiver = Receiver(AuditStore(settings.connect), S3Anchors(settings.s3(), AUDIT_BUCKET, settings.db_name),
                         settings.anchor_interval, keycloak=keycloak, canary=canary,
                         canary_interval=settings.canary_interval)
     server = serve(receiver, settings.bind, settings.port, settings.tls_cert, settings.tls_key, settings.token,
@@ -85,7 +85,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from santelake.audit.store import AuditStore
 
     settings = settings_for(args, reader=True)
-    anchors = list(S3Anchors(settings.s3(), AUDIT_BUCKET))
+    anchors = list(S3Anchors(settings.s3(), AUDIT_BUCKET, settings.db_name))
     finder = GapFinder()
     verdict = verify(finder.watch(AuditStore(settings.connect).records()), anchors)
     if not verdict.ok:

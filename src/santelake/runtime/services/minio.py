@@ -33,6 +33,8 @@ ACCOUNTS = account_buckets(WAREHOUSE_BUCKET, LANDING_BUCKET)
 # delete nothing (santelake.audit.anchors). Local stack only so far; the chart does not run the receiver yet.
 AUDIT_ACCOUNT = "audit"
 LOCAL_ACCOUNTS = ACCOUNTS | {AUDIT_ACCOUNT: (AUDIT_BUCKET,)}
+# How long an anchor stays locked: the trail's default retention (santelake.audit.cli), three years.
+ANCHOR_RETENTION_DAYS = 3 * 365
 
 
 def write_once_policy(bucket: str) -> dict[str, object]:
@@ -180,6 +182,11 @@ class Minio(Service):
                                 write_once_policy(AUDIT_BUCKET)))
         client = self.client()
         if not client.bucket_exists(AUDIT_BUCKET):
-            # Object lock: a version, once written, cannot be deleted while its retention runs, not even by root.
+            # Object lock with a default retention in compliance mode: an anchor, once written, cannot be
+            # deleted or overwritten while its retention runs, not even by root.
             client.make_bucket(AUDIT_BUCKET, object_lock=True)
+        from minio.commonconfig import COMPLIANCE
+        from minio.objectlockconfig import DAYS, ObjectLockConfig
+
+        client.set_object_lock_config(AUDIT_BUCKET, ObjectLockConfig(COMPLIANCE, ANCHOR_RETENTION_DAYS, DAYS))
         provision(client, admin, BUCKETS, accounts)
