@@ -211,18 +211,30 @@ def query(release: Cluster, user: str, sql: str, ca: Path) -> list[list[Any]]:
     """``sql``'s rows, run as ``user`` (a token from the release's Keycloak) through Trino's Service."""
     import trino
     from trino.auth import JWTAuthentication
+    from trino.exceptions import TrinoConnectionError
 
     with release.forward(f"svc/{NAME}-keycloak", 8443) as keycloak:
         token = researcher_token(release, keycloak, ca, user)
-    with release.forward(f"svc/{NAME}-trino", 8443) as port:
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = str(ca)
-        conn = trino.dbapi.connect(host="localhost", port=port, http_scheme="https", auth=JWTAuthentication(token),
-                                   catalog="iceberg", http_session=session, request_timeout=300)
-        cursor = conn.cursor()
-        cursor.execute(sql)
-        return [list(row) for row in cursor.fetchall()]
+    # A port-forward that has just opened may still drop its first connections (seen right after an
+    # install: "connection refused" through a forward whose port had answered): a new forward, twice.
+    for attempt in (1, 2, 3):
+        with release.forward(f"svc/{NAME}-trino", 8443) as port:
+            session = requests.Session()
+            session.trust_env = False
+            session.verify = str(ca)
+            conn = trino.dbapi.connect(host="localhost", port=port, http_scheme="https",
+                                       auth=JWTAuthentication(token), catalog="iceberg", http_session=session,
+                                       request_timeout=300)
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql)
+                return [list(row) for row in cursor.fetchall()]
+            except (TrinoConnectionError, requests.ConnectionError):
+                if attempt == 3:
+                    raise
+                print(f"\n[cluster] the forward to Trino dropped a connection (attempt {attempt}); a new one")
+        time.sleep(5)
+    raise AssertionError("three attempts returned or raised")
 
 
 def table_counts(release: Cluster, ca: Path) -> dict[str, int]:
