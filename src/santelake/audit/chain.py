@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # The hash before the first record of a trail.
@@ -100,7 +100,7 @@ class Verdict:
     first_seq: int | None = None
     last_seq: int | None = None
     head_hash: str = GENESIS
-    problems: list[Problem] | None = None
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -114,8 +114,8 @@ def verify(records: Iterable[Record], anchors: Iterable[Anchor] = ()) -> Verdict
     must vouch for what was purged before it. Stops at the first break: what follows a break
     cannot be proven. Memory is flat in the trail's length.
     """
-    problems: list[Problem] = []
-    verdict = Verdict(problems=problems)
+    verdict = Verdict()
+    problems = verdict.problems
     by_seq = {a.seq: a for a in anchors}
     expected_seq: int | None = None
     prev_hash = GENESIS

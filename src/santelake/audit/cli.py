@@ -12,14 +12,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from santelake.audit.config import AUDIT_BUCKET, AuditSettings
+from santelake.audit.config import AUDIT_BUCKET, RETENTION_DAYS, AuditSettings
 
 
 def settings_for(args: argparse.Namespace, reader: bool) -> AuditSettings:
     """The environment's settings in a pod or when they are set; else the local installation's
     (``reader``: as the read-only role that compliance reads with)."""
-    import os
-
     from santelake.cli import IN_A_POD, layout_from
 
     if IN_A_POD in os.environ or "SANTELAKE_AUDIT_DB_HOST" in os.environ:
@@ -90,7 +88,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     verdict = verify(finder.watch(AuditStore(settings.connect).records()), anchors)
     if not verdict.ok:
         print(f"audit trail NOT proven ({verdict.records} records read before the first problem):", file=sys.stderr)
-        for problem in verdict.problems or ():
+        for problem in verdict.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
     span = f"records {verdict.first_seq} to {verdict.last_seq}" if verdict.records else "no records"
@@ -144,12 +142,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-# Three years: the longest the CNIL's recommendation on logging (deliberation 2021-122) accepts
-# for logs kept for internal control where misuse would harm the people concerned, which is the
-# case of access to health data; docs/compliance.md, "Retention".
-DEFAULT_RETENTION_DAYS = 3 * 365
-
-
 def cmd_purge(args: argparse.Namespace) -> int:
     from santelake.audit.client import actor
     from santelake.audit.store import AuditStore, purge
@@ -198,7 +190,7 @@ def register(subparsers: Any) -> None:
     report.set_defaults(func=cmd_report)
     purge = sub.add_parser("purge", help="remove records older than the retention, keeping the chain provable")
     when = purge.add_mutually_exclusive_group()
-    when.add_argument("--retention-days", type=int, default=DEFAULT_RETENTION_DAYS,
-                      help=f"keep this many days of records (default {DEFAULT_RETENTION_DAYS}: three years)")
+    when.add_argument("--retention-days", type=int, default=RETENTION_DAYS,
+                      help=f"keep this many days of records (default {RETENTION_DAYS}: three years)")
     when.add_argument("--before", type=_moment, help="remove the records made before this date or time (UTC)")
     purge.set_defaults(func=cmd_purge)

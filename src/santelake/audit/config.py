@@ -12,6 +12,11 @@ from typing import Any
 from santelake.errors import ConfigError
 
 AUDIT_BUCKET = "santelake-audit"
+# How long records are kept (santelake audit purge) and anchors locked: three years, the longest the
+# CNIL's recommendation on logging (deliberation 2021-122) accepts for logs kept for internal control
+# where misuse would harm the people concerned, which is the case of access to health data
+# (docs/compliance.md, "Retention").
+RETENTION_DAYS = 3 * 365
 # The environment variable of each setting.
 ENV = {
     "bind": "SANTELAKE_AUDIT_BIND",

@@ -201,7 +201,7 @@ class AuditStore:
     @staticmethod
     def _already_sealed(cur: Any, entries: Sequence[Entry]) -> dict[tuple[str, str], Record]:
         """The records already holding an entry that may be recorded once per subject (by kind and subject)."""
-        keys = sorted({(e.kind, e.subject) for e in entries if e.kind in ONCE_PER_SUBJECT})
+        keys = {(e.kind, e.subject) for e in entries if e.kind in ONCE_PER_SUBJECT}
         if not keys:
             return {}
         cur.execute("select seq, recorded_at, kind, actor, subject, payload, prev_hash, hash from audit.records "
@@ -210,7 +210,7 @@ class AuditStore:
         found = {}
         for row in cur.fetchall():
             record = Record(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7])
-            if (record.kind, record.subject) in set(keys):
+            if (record.kind, record.subject) in keys:
                 found[(record.kind, record.subject)] = record
         return found
 

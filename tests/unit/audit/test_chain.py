@@ -37,7 +37,7 @@ def test_an_edited_record_is_named() -> None:
     records = chain(10)
     records[6] = dataclasses.replace(records[6], actor="someone-else")
     verdict = verify(records)
-    assert not verdict.ok and verdict.problems is not None
+    assert not verdict.ok
     assert (verdict.problems[0].seq, "edited" in verdict.problems[0].what) == (7, True)
     assert verdict.records == 6
 
@@ -45,13 +45,13 @@ def test_an_edited_record_is_named() -> None:
 def test_an_edited_payload_is_named_even_when_its_json_means_the_same() -> None:
     records = chain(3)
     records[1] = dataclasses.replace(records[1], payload=records[1].payload.replace('"n":2', '"n": 2'))
-    assert [p.seq for p in verify(records).problems or []] == [2]
+    assert [p.seq for p in verify(records).problems] == [2]
 
 
 def test_a_deleted_record_is_named() -> None:
     records = chain(10)
     del records[3]
-    problem = (verify(records).problems or [])[0]
+    problem = (verify(records).problems)[0]
     assert problem.seq == 4 and "deleted" in problem.what
 
 
@@ -61,7 +61,7 @@ def test_reordered_records_are_named() -> None:
     a, b = records[2], records[3]
     records[2] = dataclasses.replace(b, seq=3)
     records[3] = dataclasses.replace(a, seq=4)
-    assert (verify(records).problems or [])[0].seq == 3
+    assert (verify(records).problems)[0].seq == 3
 
 
 def test_a_record_rehashed_after_an_edit_breaks_the_next_link() -> None:
@@ -69,14 +69,14 @@ def test_a_record_rehashed_after_an_edit_breaks_the_next_link() -> None:
     forged = seal(records[1].prev_hash, 2, records[1].recorded_at, records[1].kind, "forger", records[1].subject,
                   {"event": {}})
     records[1] = forged
-    problem = (verify(records).problems or [])[0]
+    problem = (verify(records).problems)[0]
     assert problem.seq == 3 and "link" in problem.what
 
 
 def test_a_cut_tail_is_caught_by_its_anchor() -> None:
     records = chain(10)
     anchors = [Anchor(8, records[7].hash, T0)]
-    problem = (verify(records[:6], anchors).problems or [])[0]
+    problem = (verify(records[:6], anchors).problems)[0]
     assert problem.seq == 7 and "cut" in problem.what
 
 
@@ -90,13 +90,13 @@ def test_a_rewritten_chain_differs_from_its_anchor() -> None:
         rewritten.append(seal(rewritten[-1].hash, record.seq, record.recorded_at, record.kind, actor,
                               record.subject, record.payload_value()))
     assert verify(rewritten).ok
-    problem = (verify(rewritten, anchors).problems or [])[0]
+    problem = (verify(rewritten, anchors).problems)[0]
     assert problem.seq == 8 and "anchor" in problem.what
 
 
 def test_the_first_records_removed_without_a_purge_record_are_named() -> None:
     records = chain(10)
-    problem = (verify(records[4:]).problems or [])[0]
+    problem = (verify(records[4:]).problems)[0]
     assert problem.seq == 5 and "purge" in problem.what
 
 
@@ -113,7 +113,7 @@ def test_a_purge_record_vouching_for_other_records_does_not_cover_a_deletion() -
     records = chain(10)
     purge = seal(records[-1].hash, 11, T0, PURGE_KIND, "retention", "", {"through_seq": 2,
                                                                           "last_hash": records[1].hash})
-    problem = (verify([*records[4:], purge]).problems or [])[0]
+    problem = (verify([*records[4:], purge]).problems)[0]
     assert problem.seq == 5
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from santelake.audit.config import AUDIT_BUCKET
+from santelake.audit.config import AUDIT_BUCKET, RETENTION_DAYS
 from santelake.files import write_private
 from santelake.lake.storage import s3_client
 from santelake.names import BUCKETS, LANDING_BUCKET, WAREHOUSE_BUCKET
@@ -33,8 +33,6 @@ ACCOUNTS = account_buckets(WAREHOUSE_BUCKET, LANDING_BUCKET)
 # delete nothing (santelake.audit.anchors). Local stack only so far; the chart does not run the receiver yet.
 AUDIT_ACCOUNT = "audit"
 LOCAL_ACCOUNTS = ACCOUNTS | {AUDIT_ACCOUNT: (AUDIT_BUCKET,)}
-# How long an anchor stays locked: the trail's default retention (santelake.audit.cli), three years.
-ANCHOR_RETENTION_DAYS = 3 * 365
 
 
 def write_once_policy(bucket: str) -> dict[str, object]:
@@ -188,5 +186,5 @@ class Minio(Service):
         from minio.commonconfig import COMPLIANCE
         from minio.objectlockconfig import DAYS, ObjectLockConfig
 
-        client.set_object_lock_config(AUDIT_BUCKET, ObjectLockConfig(COMPLIANCE, ANCHOR_RETENTION_DAYS, DAYS))
+        client.set_object_lock_config(AUDIT_BUCKET, ObjectLockConfig(COMPLIANCE, RETENTION_DAYS, DAYS))
         provision(client, admin, BUCKETS, accounts)
