@@ -26,20 +26,22 @@ RUN = textwrap.dedent("""
 """)
 
 
-def _airflow(layout: Layout, *dag_ids: str) -> dict[str, object]:
+def _airflow(layout: Layout, *dag_ids: str) -> tuple[dict[str, object], str]:
+    """What the run printed last (its outcome), and the tail of its log for a failure's message."""
     result = subprocess.run([sys.executable, "-c", RUN, *dag_ids], env=Airflow(layout).process_env(),
                             capture_output=True, text=True, timeout=900, check=False)
     last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    assert result.returncode == 0, f"{last}\n{result.stderr[-3000:]}"
-    return dict(json.loads(last))
+    log = (result.stdout + result.stderr)[-6000:]
+    assert result.returncode == 0, f"{last}\n{log}"
+    return dict(json.loads(last)), log
 
 
 def test_every_dag_imports_and_each_ingestion_dag_runs_with_dag_test(layout: Layout) -> None:
     dag_ids = ["ingest", "policy_apply"]
-    outcome = _airflow(layout, *dag_ids)
+    outcome, log = _airflow(layout, *dag_ids)
     assert set(dag_ids) <= set(outcome["dags"])  # type: ignore[arg-type]
     runs: dict[str, dict[str, object]] = outcome["runs"]  # type: ignore[assignment]
     for dag_id in dag_ids:
-        assert runs[dag_id]["state"] == "success", (dag_id, runs[dag_id])
+        assert runs[dag_id]["state"] == "success", (dag_id, runs[dag_id], log)
         states = {state for _, state in runs[dag_id]["tasks"]}  # type: ignore[attr-defined]
-        assert states == {"success"}, (dag_id, runs[dag_id])
+        assert states == {"success"}, (dag_id, runs[dag_id], log)
