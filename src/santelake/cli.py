@@ -104,7 +104,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 # Modules that add subcommands: each has `register(subparsers)`, and sets `func` on its parsers.
 COMMAND_MODULES: tuple[str, ...] = ("santelake.render.helm", "santelake.policy.cli", "santelake.render.bootstrap",
                                      "santelake.render.smoketest", "santelake.pseudonymise.cli",
-                                     "santelake.ingest.cli", "santelake.deploy.cli", "santelake.audit.cli")
+                                     "santelake.ingest.cli", "santelake.deploy.cli", "santelake.audit.cli",
+                                     "santelake.erasure.cli")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

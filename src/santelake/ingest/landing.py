@@ -261,7 +261,8 @@ def _load_one(settings: PlatformSettings, landing: Landing, loader: Any, sources
     if result.status == "already-rejected":
         landing.rejected(obj, f"{uri}: {result.message}")
         return Outcome(obj.key, obj.source, "rejected", result.message, result)
-    landing.loaded(obj, settings.landing_keep_loaded_days)
+    # An extract holding a person who objected is not kept: its copy would still name them.
+    landing.loaded(obj, 0 if result.rows_opposed else settings.landing_keep_loaded_days)
     message = (f"{uri}: {result.rows_published:,} rows published, {result.rows_quarantined:,} quarantined"
                if result.status == PUBLISHED else f"{uri}: {result.message}")
     return Outcome(obj.key, obj.source, result.status, message, result)

@@ -29,6 +29,7 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.types import StringType
 
 from santelake.digest import file_sha256
+from santelake.erasure.register import OppositionRegister
 from santelake.ingest import source
 from santelake.ingest.dedupe import DEFAULT_DEDUPE_BYTES, DuplicateFinder, dedupe_bytes
 from santelake.ingest.errors import FileRejectedError
@@ -47,6 +48,7 @@ ROWS_READ = "santelake.rows-read"
 ROWS_UPDATED = "santelake.rows-updated"
 ROWS_UNCHANGED = "santelake.rows-unchanged"
 ROWS_REFUSED = "santelake.rows-refused"
+ROWS_OPPOSED = "santelake.rows-opposed"
 PUBLISHED = "published"
 REJECTED = "rejected"
 DEFAULT_THRESHOLD = 0.05
@@ -70,6 +72,8 @@ class LoadResult:
     rows_updated: int = 0
     rows_unchanged: int = 0
     rows_refused: int = 0
+    # Rows of persons in the opposition register: dropped, neither published nor quarantined.
+    rows_opposed: int = 0
 
     @property
     def rows_new(self) -> int:
@@ -89,8 +93,12 @@ class _Stage:
     QUEUED = 2
 
     def __init__(self, loader: Loader, declared: TableSchema, rules: list[RowRule], finder: DuplicateFinder,
-                 appender: ChunkedAppend, quarantine: Quarantine) -> None:
+                 appender: ChunkedAppend, quarantine: Quarantine, opposed: pa.Array | None = None) -> None:
         self.loader, self.declared, self.rules, self.finder = loader, declared, rules, finder
+        # The opposition register's pseudonyms, and the person columns they are looked for in.
+        self.opposed = opposed
+        self.person_columns = [c.name for c in declared.person_columns] if opposed is not None else []
+        self.dropped = 0
         self.appender = appender
         self.schema = to_arrow_schema(declared)
         self.names = [c.name for c in declared.lake_columns]
@@ -116,8 +124,19 @@ class _Stage:
         lake = pa.Table.from_arrays(_transform(batch, self.declared, pseudonymiser, bad, done), names=self.names)
         self.loader._apply_rules(lake, self.rules, bad, checked_early)
         ok = np.ones(lake.num_rows, dtype=bool)
+        if self.person_columns:
+            # A person who objected: the row goes before anything keeps it (not even quarantine).
+            opposed = np.zeros(lake.num_rows, dtype=bool)
+            for name in self.person_columns:
+                found = pc.is_in(lake.column(name), value_set=self.opposed)
+                opposed |= np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+            if opposed.any():
+                ok[opposed] = False
+                for row in np.flatnonzero(opposed):
+                    bad.pop(int(row), None)
+                self.dropped += int(opposed.sum())
         ok[list(bad)] = False
-        checked = lake.filter(pa.array(ok)) if bad else lake
+        checked = lake if ok.all() else lake.filter(pa.array(ok))
         write = self.finder.check(checked, batch, np.flatnonzero(ok), offset)
         rows = sorted(bad)
         self.quarantine.add([offset + r + 1 for r in rows], [bad[r] for r in rows],
@@ -279,7 +298,21 @@ class Loader:
         files_table = self.catalog.load_table(identifier)
         return _first_row_of_file(files_table, file_sha256(path), self.schemas[table_name].full_name) is not None
 
+    def register(self) -> OppositionRegister | None:
+        """The opposition register of the catalog's database (None: a catalog without one, no SQL)."""
+        engine = getattr(self.catalog, "engine", None)
+        return OppositionRegister(engine) if engine is not None else None
+
     def load(self, table_name: str, path: Path) -> LoadResult:
+        register = self.register()
+        if register is None:
+            return self._load(table_name, path, None)
+        # Shared with other loads; an erasure holds it alone while it rewrites and deletes.
+        with register.lake_lock(exclusive=False):
+            opposed = register.pseudonyms(self.pseudonymiser.key_id)
+            return self._load(table_name, path, pa.array(sorted(opposed), pa.string()) if opposed else None)
+
+    def _load(self, table_name: str, path: Path, opposed: pa.Array | None) -> LoadResult:
         declared = self.schemas[table_name]
         sha256 = file_sha256(path)
         table, _ = ensure_table(self.catalog, declared)
@@ -297,7 +330,8 @@ class Loader:
                                 int(props["santelake.rows-published"]), int(props["santelake.rows-quarantined"]),
                                 rows_updated=int(props.get(ROWS_UPDATED, 0)),
                                 rows_unchanged=int(props.get(ROWS_UNCHANGED, 0)),
-                                rows_refused=int(props.get(ROWS_REFUSED, 0)))
+                                rows_refused=int(props.get(ROWS_REFUSED, 0)),
+                                rows_opposed=int(props.get(ROWS_OPPOSED, 0)))
             self._record(files_table, result)
             return result
         persons = self.known_persons() if declared.name != "beneficiaries" else None
@@ -306,14 +340,14 @@ class Loader:
         with DuplicateFinder.spilling(keys, self.spill_dir, bloom_bytes) as finder, \
                 Quarantine(self.spill_dir, self.quarantine_memory_rows) as quarantine:
             return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons, finder,
-                                  quarantine)
+                                  quarantine, opposed)
 
     def _load_new(self, declared: TableSchema, table: Any, quarantine_table: Any, files_table: Any, path: Path,
                   sha256: str, persons: KnownPersons | None, finder: DuplicateFinder,
-                  quarantine: Quarantine) -> LoadResult:
+                  quarantine: Quarantine, opposed: pa.Array | None) -> LoadResult:
         rules = table_rules(declared, persons)
         appender = ChunkedAppend(table)
-        stage = _Stage(self, declared, rules, finder, appender, quarantine)
+        stage = _Stage(self, declared, rules, finder, appender, quarantine, opposed)
         schema, names = stage.schema, stage.names
         # Columns pseudonymised on the main thread (Python-bound), and the rules that read
         # only them (a known person, not null), on the pseudonyms in dictionary form (each
@@ -355,6 +389,7 @@ class Loader:
         finally:
             stage.close()
         published = stage.published + stage.buffered
+        opposed_rows = stage.dropped
         share = len(quarantine) / read
         if share > self.threshold:
             message = (f"{path.name}: {len(quarantine)} of {read} rows ({share:.1%}) break a rule, above the "
@@ -381,7 +416,8 @@ class Loader:
         published -= repeats.unchanged + repeats.refused
         summary = {ROWS_READ: str(read), "santelake.rows-published": str(published),
                    "santelake.rows-quarantined": str(len(quarantine)), ROWS_UPDATED: str(repeats.updated),
-                   ROWS_UNCHANGED: str(repeats.unchanged), ROWS_REFUSED: str(repeats.refused)}
+                   ROWS_UNCHANGED: str(repeats.unchanged), ROWS_REFUSED: str(repeats.refused),
+                   ROWS_OPPOSED: str(opposed_rows)}
         self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
         self.after_step("quarantine")
         appender.commit({SOURCE_HASH: sha256, SOURCE_FILE: path.name} | summary)
@@ -393,7 +429,7 @@ class Loader:
                        f"row {repeats.refusals[0][0]}, from {earliest}); set aside in ops.quarantine as "
                        f"{ALREADY_LOADED}")
         result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, read, published, len(quarantine),
-                            message, docs, repeats.updated, repeats.unchanged, repeats.refused)
+                            message, docs, repeats.updated, repeats.unchanged, repeats.refused, opposed_rows)
         self._record(files_table, result)
         self.after_step("record")
         return result
@@ -460,7 +496,7 @@ class Loader:
             "status": result.status, "pseudonym_key_id": self.pseudonymiser.key_id, "loaded_at": self.clock(),
             "new_count": result.rows_new if result.status == PUBLISHED else 0,
             "updated_count": result.rows_updated, "unchanged_count": result.rows_unchanged,
-            "refused_count": result.rows_refused,
+            "refused_count": result.rows_refused, "opposed_count": result.rows_opposed,
         }
         files_table.append(pa.Table.from_pylist([row]).select(schema.names).cast(schema))
         trim_history(files_table, self.ops_history)

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import AlwaysTrue
 
+from santelake.erasure.register import OppositionRegister
 from santelake.errors import SantelakeError
 from santelake.ingest.identity import SOURCE_FILE
 from santelake.ingest.load import SOURCE_HASH
@@ -200,6 +201,13 @@ def rekey(catalog: Any, schemas: Mapping[str, TableSchema], chain: Sequence[byte
     if new_chain != tuple(chain):
         save_chain(new_chain)
     step = Pseudonymiser.from_key(new_chain[-1])
+    # The opposition register too: it holds pseudonyms only, and must keep naming the same persons.
+    engine = getattr(catalog, "engine", None)
+    if engine is not None:
+        def rekeyed(values: list[str]) -> list[str]:
+            return list(step.pseudonymise_array(pa.array(values, pa.string())).to_pylist())
+
+        OppositionRegister(engine).rekey(old_id, new_id, rekeyed)
     done = []
     for declared in present:
         table = catalog.load_table(declared.identifier)
@@ -236,7 +244,7 @@ def _all_files(table: Any, snapshot: Any) -> set[str]:
     return files
 
 
-def _unrecorded_loads(catalog: Any, schemas: Mapping[str, TableSchema], table: Any) -> list[str]:
+def unrecorded_loads(catalog: Any, schemas: Mapping[str, TableSchema], table: Any) -> list[str]:
     """Files a snapshot has but ops.ingested_files does not: their retry needs the snapshot to stay."""
     hashes = {s.summary.additional_properties.get(SOURCE_HASH): s.summary.additional_properties.get(SOURCE_FILE)
               for s in table.metadata.snapshots if s.summary is not None}
@@ -269,7 +277,7 @@ def forget_history(catalog: Any, schemas: Mapping[str, TableSchema], key_id: str
         if not old:
             forgotten.append(Forgotten(declared.full_name, 0, 0))
             continue
-        pending = _unrecorded_loads(catalog, schemas, table)
+        pending = unrecorded_loads(catalog, schemas, table)
         if pending:
             raise RekeyError(f"table {declared.full_name} has loads not recorded in {FILES_TABLE}: "
                              f"{', '.join(pending)}; retry their loads first, then expire")

@@ -135,6 +135,14 @@ class TableSchema:
         return tuple(column for column in self.columns if not column.deprecated)
 
     @property
+    def person_columns(self) -> tuple[Column, ...]:
+        """The columns naming a person: the direct identifiers, each held as a pseudonym.
+
+        What an erasure deletes by and an opposition drops by, found from the declarations.
+        """
+        return tuple(c for c in self.lake_columns if c.sensitivity is Sensitivity.DIRECT_IDENTIFIER)
+
+    @property
     def raw_columns(self) -> tuple[str, ...]:
         """Every raw column the source file must have, each once, in declaration order."""
         names = [c.source for c in self.lake_columns if c.source is not None]

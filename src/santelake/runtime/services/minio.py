@@ -51,11 +51,14 @@ def bucket_policy(buckets: tuple[str, ...]) -> dict[str, object]:
     return {
         "Version": "2012-10-17",
         "Statement": [
+            # Versions: an erasure deletes a person's older object versions when a bucket keeps them.
             {"Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:ListBucket",
-                                           "s3:ListBucketMultipartUploads"],
+                                           "s3:ListBucketMultipartUploads", "s3:GetBucketVersioning",
+                                           "s3:ListBucketVersions"],
              "Resource": [f"arn:aws:s3:::{b}" for b in buckets]},
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                                           "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                                           "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+                                           "s3:GetObjectVersion", "s3:DeleteObjectVersion"],
              "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets]},
         ],
     }
