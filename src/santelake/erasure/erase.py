@@ -335,18 +335,8 @@ class Erasure:
                                        "stop the writes through Trino and run `santelake erase` again") from exc
         raise AssertionError("unreachable")
 
-    def _landed_declared(self, key: str) -> TableSchema | None:
-        source = key.split("/")[1] if key.count("/") >= 2 else ""
-        return next((d for d in self.schemas.values() if d.source is not None and d.name == source), None)
-
     def _landed(self, needles: Needles) -> Callable[[str, bytes], list[str]]:
-        def check(key: str, data: bytes) -> list[str]:
-            declared = self._landed_declared(key)
-            if declared is None:
-                return []  # read as bytes by the scan, NIRs included
-            return landed_hits(data, key, declared, needles, self.pseudonymiser)
-
-        return check
+        return lambda _key, data: landed_hits(data, needles, self.pseudonymiser)
 
     def _erase_landed(self, needles: Needles, report: ErasureReport) -> None:
         for state in (LOADED, REJECTED, INCOMING):

@@ -9,11 +9,12 @@ Avro block is compressed, so a raw search would find nothing and prove nothing):
   holds column bounds, the first 16 characters of a pseudonym, so a prefix counts too;
 - anything else (metadata JSON, landed extracts, gzip or zstd compressed): decompressed by
   its first bytes and searched for the pseudonyms and the NIRs' 13-character bodies;
-- a landed extract is also parsed as its source declares and its identifiers pseudonymised,
-  so a person given by pseudonym alone is found in the raw extract too.
+- a landed extract's NIR-shaped values are also pseudonymised, so a person given by
+  pseudonym alone is found in the raw extract too (any extract, even one that is not
+  valid for its source).
 
 A hit names the object and what was found there (a pseudonym, a prefix, a NIR), never the
-value. A landed object that cannot be read as its source is read as bytes only.
+value.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from __future__ import annotations
 import gzip
 import io
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -32,11 +31,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from santelake.pseudonymise import Pseudonymiser
-from santelake.schema import TableSchema
 
 PREFIX_CHARS = 16  # what Iceberg keeps of a string as a column bound (truncate(16))
 _HEX = re.compile(rb"[0-9a-f]{16,}")
 _NIR = re.compile(rb"[0-9AB]{13,15}")
+# A NIR's 13-character body where a value starts (not inside a longer run of digits).
+_NIR_BODY = re.compile(rb"(?<![0-9])[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6}")
 _AVRO_MAGIC = b"Obj\x01"
 _PARQUET_MAGIC = b"PAR1"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -202,25 +202,31 @@ def object_hits(data: bytes, needles: Needles) -> list[str]:
     return needles.in_text(decompressed(data))
 
 
-def landed_hits(data: bytes, name: str, declared: TableSchema, needles: Needles,
-                pseudonymiser: Pseudonymiser) -> list[str]:
-    """A landed extract's persons, pseudonymised as a load would: how many are looked for."""
-    from santelake.ingest import source
-    from santelake.ingest.errors import SourceFileError
+def _strings(data: bytes) -> bytes:
+    """Every string value of a Parquet file, a line each (a landed Parquet extract's cells)."""
+    reader = pq.ParquetFile(pa.BufferReader(data))
+    parts = []
+    for group in range(reader.metadata.num_row_groups):
+        for column in reader.read_row_group(group).columns:
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                values = pc.unique(column.combine_chunks()).drop_null()
+                parts.append("\n".join(values.to_pylist()).encode())
+    return b"\n".join(parts)
 
-    with tempfile.TemporaryDirectory(prefix="erasure-") as folder:
-        path = Path(folder) / (Path(name).name or "extract")
-        path.write_bytes(data)
-        raw = [c.source for c in declared.person_columns if c.source]
-        found = 0
-        try:
-            for batch in source.batches(path, declared):
-                for column in raw:
-                    pseudonyms = pseudonymiser.pseudonymise_array(batch.column(column))
-                    found += int(pc.sum(pc.is_in(pseudonyms, value_set=needles.as_array)).as_py() or 0)
-        except SourceFileError:
-            return ["unreadable as its source: read as bytes only"] if not needles.nirs else []
-    return [f"{found} row(s) of the persons"] if found else []
+
+def landed_hits(data: bytes, needles: Needles, pseudonymiser: Pseudonymiser) -> list[str]:
+    """The persons a landed extract names by NIR, found by pseudonymising every NIR-shaped value in it.
+
+    Read as text (decompressed) or, for Parquet, as its string cells: no header or declared
+    column is needed, so a rejected, broken extract is read as surely as a good one.
+    """
+    text = _strings(data) if data.startswith(_PARQUET_MAGIC) else decompressed(data)
+    bodies = sorted({token.decode() for token in _NIR_BODY.findall(text)})
+    if not bodies or not needles.pseudonyms:
+        return []
+    pseudonyms = pseudonymiser.pseudonymise_array(pa.array(bodies, pa.string()))
+    found = int(pc.sum(pc.is_in(pseudonyms, value_set=needles.as_array)).as_py() or 0)
+    return [f"{found} person(s) by their NIR"] if found else []
 
 
 def scan_bucket(client: Any, bucket: str, needles: Needles, proof: Proof, *, prefix: str = "",

@@ -19,7 +19,7 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from santelake.erasure.erase import ErasureError, erase_table, read_persons
-from santelake.erasure.proof import Needles, avro_blocks, object_hits
+from santelake.erasure.proof import Needles, avro_blocks, landed_hits, object_hits
 from santelake.erasure.register import OppositionRegister, RegisterError
 from santelake.ingest import runner
 from santelake.ingest.load import Loader
@@ -189,3 +189,20 @@ def test_the_proof_reads_avro_blocks_and_finds_a_bound_prefix(lake: SqlCatalog, 
     assert object_hits(data, Needles([smallest])) == ["1 pseudonym prefix(s)"]
     assert object_hits(data, Needles(["0" * 64])) == []
     assert "gzip" not in object_hits(b"plain text " + smallest.encode(), Needles([smallest]))[0]
+
+
+def test_a_landed_extract_names_a_person_given_by_pseudonym_even_compressed_or_broken() -> None:
+    import gzip
+
+    pseudonymiser = Pseudonymiser.from_key(K1)
+    needles = Needles([pseudonymiser.pseudonymise("1850578006084")])
+    good = "BEN_NIR;BEN_NOM\n185057800608436;X\n290017500300112;Y\n".encode("latin-1")
+    broken = b"garbage header\n\x00\x01185057800608436\n"
+    other = b"BEN_NIR\n290017500300112\n"
+    assert landed_hits(gzip.compress(good), needles, pseudonymiser) == ["1 person(s) by their NIR"]
+    assert landed_hits(broken, needles, pseudonymiser) == ["1 person(s) by their NIR"]
+    assert landed_hits(other, needles, pseudonymiser) == []
+    # Inside a longer number, the digits are not a NIR.
+    assert landed_hits(b"91850578006084360\n", needles, pseudonymiser) == []
+    parquet = _parquet(pa.table({"NIR_ANO": ["185057800608436", "290017500300112"], "n": [1, 2]}))
+    assert landed_hits(parquet, needles, pseudonymiser) == ["1 person(s) by their NIR"]
