@@ -185,8 +185,8 @@ class OppositionRegister:
             return
         function = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
         with self.engine.connect() as connection:
-            got = connection.execute(sa.text(f"SELECT {function.replace('_lock', '_try_lock', 1)}(:k)"),
-                                     {"k": LAKE_LOCK}).scalar_one()
+            attempt = "pg_try_advisory_lock" if exclusive else "pg_try_advisory_lock_shared"
+            got = connection.execute(sa.text(f"SELECT {attempt}(:k)"), {"k": LAKE_LOCK}).scalar_one()
             if not got:
                 log("waiting for " + ("the loads under way to finish" if exclusive else "an erasure to finish"))
                 connection.execute(sa.text(f"SELECT {function}(:k)"), {"k": LAKE_LOCK})
