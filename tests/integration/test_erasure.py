@@ -30,6 +30,7 @@ from santelake.ingest.landing import INCOMING, LOADED, Landing
 from santelake.runtime.layout import Layout
 from santelake.runtime.platform import platform_settings
 from santelake.synth import synthesize
+from tests.integration.airflow_runs import failures, run_dags
 
 SANTELAKE = str(Path(sys.executable).parent / "santelake")
 PERSON_TABLES = ("snds.beneficiaries", "snds.hospital_stays", "snds.outpatient_claims", "snds.gp_consultations",
@@ -49,12 +50,17 @@ def _column(path: Path, name: str) -> list[str]:
         return [row[name] for row in csv.DictReader(handle, delimiter=";")]
 
 
-def _persons_with_stays_and_claims(extracts: Path, count: int, skip: int) -> list[str]:
-    """NIRs of persons with hospital stays and claims in the demo, the busiest first after ``skip``."""
+def _persons_with_stays_and_claims(layout: Layout, catalog: Any, extracts: Path, count: int) -> list[str]:
+    """NIRs of demo persons with hospital stays and claims still in the lake (an earlier run or test may
+    have erased some), the busiest first."""
     stays = Counter(n[:13] for n in _column(extracts / "hospital_stays.csv", "NIR_ANO"))
     claims = Counter(n[:13] for n in _column(extracts / "outpatient_claims.csv", "BEN_NIR"))
-    both = sorted((n for n in stays if n in claims), key=lambda n: (-stays[n] - claims[n], n))
-    return both[skip:skip + count]
+    both = sorted((n for n in stays if n in claims), key=lambda n: (-stays[n] - claims[n], n))[:200]
+    present = _counts(catalog)
+    chosen = [nir for nir, pseudonym in zip(both, _pseudonyms(layout, both), strict=True)
+              if present["snds.hospital_stays"][pseudonym] and present["snds.outpatient_claims"][pseudonym]]
+    assert len(chosen) >= count, "too few demo persons left in the lake"
+    return chosen[:count]
 
 
 def _person_column(name: str) -> str:
@@ -114,7 +120,7 @@ def _assert_erased(before: dict[str, Counter[str]], after: dict[str, Counter[str
 
 def test_three_persons_erased_leave_no_trace_and_exactly_their_rows_go(
         layout: Layout, catalog: Any, demo_extracts: Path, tmp_path: Path) -> None:
-    nirs = _persons_with_stays_and_claims(demo_extracts, 3, skip=0)
+    nirs = _persons_with_stays_and_claims(layout, catalog, demo_extracts, 3)
     pseudonyms = _pseudonyms(layout, nirs)
     token = dev_token(layout, "dana")
     # A data engineer deletes one of the first person's stays through Trino: a merge-on-read
@@ -169,7 +175,7 @@ def test_three_persons_erased_leave_no_trace_and_exactly_their_rows_go(
 
 def test_a_later_load_publishes_none_of_an_objecting_persons_rows(
         layout: Layout, catalog: Any, demo_extracts: Path, tmp_path: Path) -> None:
-    erased = _persons_with_stays_and_claims(demo_extracts, 1, skip=0)  # erased by the test above, or now
+    erased = _persons_with_stays_and_claims(layout, catalog, demo_extracts, 1)
     people = tmp_path / "objection.txt"
     people.write_text(erased[0] + "\n")
     assert _erase(layout, str(people)).returncode == 0
@@ -200,7 +206,7 @@ def test_a_later_load_publishes_none_of_an_objecting_persons_rows(
 
 def test_a_kill_at_each_step_then_a_rerun_ends_as_an_uninterrupted_erasure(
         layout: Layout, catalog: Any, demo_extracts: Path, tmp_path: Path) -> None:
-    nirs = _persons_with_stays_and_claims(demo_extracts, 3, skip=10)
+    nirs = _persons_with_stays_and_claims(layout, catalog, demo_extracts, 3)
     pseudonyms = _pseudonyms(layout, nirs)
     before = _counts(catalog)
     assert all(before["snds.beneficiaries"][p] == 1 for p in pseudonyms)
@@ -227,7 +233,7 @@ def _load_holds_the_lock(catalog: Any) -> bool:
 
 def test_an_erasure_during_a_load_waits_for_it_and_both_complete(
         layout: Layout, catalog: Any, demo_extracts: Path, tmp_path: Path) -> None:
-    nirs = _persons_with_stays_and_claims(demo_extracts, 2, skip=20)
+    nirs = _persons_with_stays_and_claims(layout, catalog, demo_extracts, 2)
     pseudonyms = _pseudonyms(layout, nirs)
     before = _counts(catalog)
     report = synthesize(tmp_path / "fresh", scale=50_000, seed=time.time_ns() % (1 << 30))
@@ -256,3 +262,14 @@ def test_an_erasure_during_a_load_waits_for_it_and_both_complete(
     assert sum((after["snds.beneficiaries"] - kept).values()) == record[0]["new_count"] > 0
     assert not set(pseudonyms) & set(after["snds.beneficiaries"])
     assert all(after["snds.beneficiaries"][p] == 1 for p in kept)
+
+
+def test_the_erasure_dag_erases_the_pseudonyms_of_its_run(layout: Layout, catalog: Any, demo_extracts: Path) -> None:
+    pseudonyms = _pseudonyms(layout, _persons_with_stays_and_claims(layout, catalog, demo_extracts, 1))
+    before = _counts(catalog)
+
+    outcome = run_dags(layout, {"erasure": {"pseudonyms": pseudonyms}})
+
+    run = outcome["runs"]["erasure"]
+    assert run["state"] == "success", failures(layout, "erasure", run)
+    _assert_erased(before, _counts(catalog), pseudonyms)

@@ -6,9 +6,10 @@ The steps, each logged as ``step <name>`` when it begins (a test kills the proce
    no load publishes them, whatever happens to this run.
 2. ``lock``: the loads' lock, alone: no load runs while files are rewritten and deleted.
 3. ``tables``: in every table with a person column (``TableSchema.person_columns``, from
-   ``iceberg_schemas/``), each data file that holds a registered person, or that has delete
-   files (Trino's merge-on-read deletes, which leave the row in the file), is rewritten with
-   those deletes applied and without the persons' rows: one commit per table.
+   ``iceberg_schemas/``, and any other table with a column so named: ``person_tables``),
+   each data file that holds a registered person, or that has delete files (Trino's
+   merge-on-read deletes, which leave the row in the file), is rewritten with those deletes
+   applied and without the persons' rows: one commit per table.
 4. ``history``: every snapshot but the current one expired, and every object under the
    table's location that the current snapshot does not read deleted (the older files,
    manifests and manifest lists, and orphans written before the lock was taken).
@@ -159,20 +160,58 @@ def _holds(table: Any, task: Any, names: list[str], opposed: pa.Array) -> bool:
     return bool(pc.any(_person_mask(rows, names, opposed)).as_py())
 
 
-def erase_table(table: Any, declared: TableSchema, opposed: pa.Array, erasure_id: str) -> TableErasure:
+@dataclass(frozen=True)
+class PersonTable:
+    """A table of the catalog holding persons, and the names its person columns have now."""
+
+    name: str
+    identifier: tuple[str, ...]
+    columns: tuple[str, ...]
+    declared: TableSchema | None  # None: a table outside iceberg_schemas/ (a copy made through Trino, say)
+
+
+def person_tables(catalog: Any, schemas: dict[str, TableSchema]) -> list[PersonTable]:
+    """Every table of the catalog holding a person column, by name.
+
+    A declared table's person columns are its ``direct_identifier`` columns, found by field id
+    (a renamed column is the same column). A table outside ``iceberg_schemas/`` (a data
+    engineer's copy, a bench's namespace) holds persons if it has a string column named as a
+    declared table names a person column (``person_id``, ``raw_reference``).
+    """
+    from pyiceberg.types import StringType
+
+    declared = {d.full_name: d for d in schemas.values() if d.person_columns}
+    person_names = {c.name for d in declared.values() for c in d.person_columns}
+    found = []
+    for namespace in catalog.list_namespaces():
+        for identifier in catalog.list_tables(namespace):
+            name = ".".join(identifier)
+            schema = catalog.load_table(identifier).schema()
+            own = declared.get(name)
+            if own is not None:
+                columns = tuple(schema.find_field(c.field_id).name for c in own.person_columns)
+            else:
+                columns = tuple(f.name for f in schema.fields
+                                if f.name in person_names and isinstance(f.field_type, StringType))
+            if columns:
+                found.append(PersonTable(name, tuple(identifier), columns, own))
+    return sorted(found, key=lambda t: t.name)
+
+
+def erase_table(table: Any, target: PersonTable, opposed: pa.Array, erasure_id: str) -> TableErasure:
     """Rewrite the files of ``table`` holding a registered person or carrying delete files, in one commit."""
     from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 
     schema = table.schema()
-    names = [schema.find_field(c.field_id).name for c in declared.person_columns]
+    names = list(target.columns)
     if table.current_snapshot() is None or not names:
-        return TableErasure(declared.full_name, 0, 0, 0)
+        return TableErasure(target.name, 0, 0, 0)
     values = opposed.to_pylist()
     maybe = {t.file.file_path for t in table.scan(row_filter=_any_of(names, values)).plan_files()} if values else set()
     rewrite = [task for task in table.scan().plan_files()
                if task.delete_files or (task.file.file_path in maybe and _holds(table, task, names, opposed))]
     if not rewrite:
-        return TableErasure(declared.full_name, 0, 0, 0)
+        return TableErasure(target.name, 0, 0, 0)
     deleted = 0
     transaction = table.transaction()
     with transaction.update_snapshot(snapshot_properties={ERASURE_PROPERTY: erasure_id}).overwrite() as overwrite:
@@ -188,7 +227,7 @@ def erase_table(table: Any, declared: TableSchema, opposed: pa.Array, erasure_id
                                                           io=table.io, write_uuid=overwrite.commit_uuid):
                     overwrite.append_data_file(data_file)
     transaction.commit_transaction()
-    return TableErasure(declared.full_name, deleted, len(rewrite), sum(1 for t in rewrite if t.delete_files))
+    return TableErasure(target.name, deleted, len(rewrite), sum(1 for t in rewrite if t.delete_files))
 
 
 def _live_files(table: Any) -> set[str]:
@@ -214,7 +253,7 @@ def _split(location: str) -> tuple[str, str]:
     return bucket, key
 
 
-def forget_table_history(table: Any, declared: TableSchema, client: Any, locked_at: dt.datetime) -> HistoryErasure:
+def forget_table_history(table: Any, name: str, client: Any, locked_at: dt.datetime) -> HistoryErasure:
     """Expire every snapshot but the current one and delete every object the current one does not read.
 
     An object written after ``locked_at`` is left: a writer not bound by the lock (Trino) may
@@ -234,7 +273,7 @@ def forget_table_history(table: Any, declared: TableSchema, client: Any, locked_
             continue  # metadata files name no person (snapshot summaries, schemas): kept for the log
         client.remove_object(bucket, item.object_name)
         deleted += 1
-    return HistoryErasure(declared.full_name, len(old), deleted)
+    return HistoryErasure(name, len(old), deleted)
 
 
 def _versioned(client: Any, bucket: str) -> bool:
@@ -269,11 +308,6 @@ class Erasure:
     def _step(self, name: str) -> None:
         self.log(f"step {name}")
 
-    def person_tables(self) -> list[TableSchema]:
-        """The declared tables holding a person column, that exist, by name."""
-        return sorted((d for d in self.schemas.values()
-                       if d.person_columns and self.catalog.table_exists(d.identifier)), key=lambda d: d.full_name)
-
     def run(self, persons: Persons | None) -> ErasureReport:
         """Register ``persons`` (None: none new) and erase every registered person; the report says what was done."""
         erasure_id = f"erasure-{self.clock():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -293,24 +327,26 @@ class Erasure:
         with self.register.lake_lock(exclusive=True, log=self.log):
             locked_at = self.clock()
             self._step("tables")
-            for declared in self.person_tables():
-                report.tables.append(self._erase_table(declared, opposed, erasure_id))
+            targets = person_tables(self.catalog, self.schemas)
+            for target in targets:
+                report.tables.append(self._erase_table(target, opposed, erasure_id))
             self._step("history")
-            for declared in self.person_tables():
-                table = self.catalog.load_table(declared.identifier)
-                unrecorded = unrecorded_loads(self.catalog, self.schemas, table)
+            for target in targets:
+                table = self.catalog.load_table(target.identifier)
+                # Only a declared table's loads are recorded in ops.ingested_files (a bench's are not).
+                unrecorded = unrecorded_loads(self.catalog, self.schemas, table) if target.declared else []
                 if unrecorded:
                     # Its retry finds the load by its snapshot; expired, the retry would publish it twice.
-                    raise ErasureError(f"table {declared.full_name} has loads not recorded in ops.ingested_files: "
+                    raise ErasureError(f"table {target.name} has loads not recorded in ops.ingested_files: "
                                        f"{', '.join(unrecorded)}; the persons' rows are already deleted, but its "
                                        "history is not: retry those loads (they wait in the landing bucket), "
                                        "then run `santelake erase` again")
-                report.history.append(forget_table_history(table, declared, self.client, locked_at))
+                report.history.append(forget_table_history(table, target.name, self.client, locked_at))
             self._step("landing")
             self._erase_landed(needles, report)
             self._step("versions")
-            for declared in self.person_tables():
-                bucket, prefix = _split(self.catalog.load_table(declared.identifier).metadata.location)
+            for target in targets:
+                bucket, prefix = _split(self.catalog.load_table(target.identifier).metadata.location)
                 report.versions_deleted += delete_old_versions(self.client, bucket, prefix.rstrip("/") + "/")
             report.versions_deleted += delete_old_versions(self.client, self.landing_bucket)
             self._step("proof")
@@ -322,15 +358,15 @@ class Erasure:
                 self.register.finished(pending, json.dumps({"completed_by": erasure_id}))
         return report
 
-    def _erase_table(self, declared: TableSchema, opposed: pa.Array, erasure_id: str) -> TableErasure:
+    def _erase_table(self, target: PersonTable, opposed: pa.Array, erasure_id: str) -> TableErasure:
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            table = self.catalog.load_table(declared.identifier)
+            table = self.catalog.load_table(target.identifier)
             try:
-                return erase_table(table, declared, opposed, erasure_id)
+                return erase_table(table, target, opposed, erasure_id)
             except CommitFailedException as exc:
                 # A writer outside the lock (Trino) committed meanwhile: read the table again.
                 if attempt == COMMIT_ATTEMPTS:
-                    raise ErasureError(f"table {declared.full_name} kept changing while it was rewritten "
+                    raise ErasureError(f"table {target.name} kept changing while it was rewritten "
                                        f"({COMMIT_ATTEMPTS} attempts); nothing of it was changed by the last; "
                                        "stop the writes through Trino and run `santelake erase` again") from exc
         raise AssertionError("unreachable")

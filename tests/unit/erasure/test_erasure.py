@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from santelake.erasure.erase import ErasureError, erase_table, read_persons
+from santelake.erasure.erase import ErasureError, erase_table, person_tables, read_persons
 from santelake.erasure.proof import Needles, avro_blocks, landed_hits, object_hits
 from santelake.erasure.register import OppositionRegister, RegisterError
 from santelake.ingest import runner
@@ -75,9 +75,11 @@ def test_erase_table_removes_exactly_the_persons_rows_and_a_rerun_changes_nothin
     opposed = pa.array(sorted(erased), pa.string())
     before = {name: Counter(_persons(lake, name)) for name in PERSON_TABLES}
 
+    targets = {t.name: t for t in person_tables(lake, schemas)}
+    assert set(PERSON_TABLES) | {"ops.quarantine"} == set(targets)
     for name in PERSON_TABLES:
         table = lake.load_table(schemas[name].identifier)
-        result = erase_table(table, schemas[name], opposed, "erasure-test")
+        result = erase_table(table, targets[name], opposed, "erasure-test")
         expected = sum(before[name][p] for p in erased)
         assert result.rows_deleted == expected > 0, name
         after = Counter(_persons(lake, name))
@@ -88,8 +90,23 @@ def test_erase_table_removes_exactly_the_persons_rows_and_a_rerun_changes_nothin
             "santelake.erasure"] == "erasure-test"
 
     for name in PERSON_TABLES:
-        again = erase_table(lake.load_table(schemas[name].identifier), schemas[name], opposed, "erasure-again")
+        again = erase_table(lake.load_table(schemas[name].identifier), targets[name], opposed, "erasure-again")
         assert (again.rows_deleted, again.files_rewritten) == (0, 0), name
+
+
+def test_a_copy_outside_the_schemas_is_found_by_its_person_column(lake: SqlCatalog, extracts: Path) -> None:
+    _load(lake, extracts)
+    rows = lake.load_table(runner.schemas()["snds.hospital_stays"].identifier).scan().to_arrow()
+    lake.create_namespace("scratch")
+    copy = lake.create_table(("scratch", "stays_copy"), rows.schema)
+    copy.append(rows)
+    lake.create_table(("scratch", "no_person"), pa.schema([("n", pa.int64())]))
+    found = {t.name: t for t in person_tables(lake, runner.schemas())}
+    assert found["scratch.stays_copy"].columns == ("person_id",) and found["scratch.stays_copy"].declared is None
+    assert "scratch.no_person" not in found
+    person = rows["person_id"][0].as_py()
+    result = erase_table(copy, found["scratch.stays_copy"], pa.array([person]), "e1")
+    assert result.rows_deleted == rows["person_id"].to_pylist().count(person) > 0
 
 
 def test_a_load_drops_the_registered_persons_rows_before_anything_keeps_them(
