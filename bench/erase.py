@@ -25,7 +25,9 @@ import uuid
 
 COMMON = r"""
 import json, sys, time, resource
+from pathlib import Path
 import pyarrow as pa
+import pyarrow.parquet
 from santelake.config import load_settings
 from santelake.ingest import runner
 from santelake.lake.catalog import lake_properties, open_sql_catalog
@@ -40,7 +42,9 @@ catalog = open_sql_catalog(lake_properties(f"sqlite:///{work / 'catalog.db'}", b
 client = Minio(layout).client()
 declared = runner.schemas()["snds.outpatient_claims"]
 def persons(n):
-    return [f"{i:064x}" for i in range(n)]
+    # Random-looking, as pseudonyms are (a 64-character run of zeros would share its bound prefix).
+    import hashlib
+    return [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
 def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 """
@@ -73,8 +77,8 @@ while done < rows:
     }).select(schema.names).cast(schema))
     done += n
 appender.commit({})
-files = sum(1 for _ in table.refresh().scan().plan_files())
-print(json.dumps({"files": files}))
+tasks = list(table.refresh().scan().plan_files())
+print(json.dumps({"files": len(tasks), "location": table.metadata.location, "sample": tasks[0].file.file_path}))
 """
 
 REWRITE = COMMON + r"""
@@ -110,9 +114,16 @@ end = time.perf_counter()
 names = [m for m in marks if m.startswith("step ")]
 steps = {names[i][5:]: (marks[names[i + 1]] if i + 1 < len(names) else end) - marks[names[i]]
          for i in range(len(names))}
-print(json.dumps({"seconds": end - start, "steps": steps, "rows_dropped": sum(t.rows_deleted for t in report.tables),
+table = catalog.load_table(declared.identifier)
+paths = [task.file.file_path for task in table.scan().plan_files()]
+assert len(set(paths)) == len(paths), "two data files of the table share a path"
+rows_after = sum(pa.parquet.ParquetFile(pa.BufferReader(table.io.new_input(p).open().read())).metadata.num_rows
+                 for p in paths)
+print(json.dumps({"seconds": end - start, "steps": steps, "files_after": len(paths), "rows_after": rows_after,
+                  "rows_dropped": sum(t.rows_deleted for t in report.tables),
                   "objects_read": report.proof.objects, "mb_read": report.proof.bytes / 1e6,
-                  "clean": report.proof.clean, "peak_mib": peak_mib()}))
+                  "clean": report.proof.clean, "hits": report.proof.summary()["hit_locations"][:5],
+                  "peak_mib": peak_mib()}))
 """
 
 
@@ -143,22 +154,27 @@ def main() -> None:
             lake = child(PREFILL, work, bucket, landing, str(args.rows), str(args.persons))
             floor = child(REWRITE, work, bucket, landing, str(args.erase))
             erased = child(ERASE, work, bucket, landing, str(args.erase))
+            erased["objects_after"] = sum(1 for _ in client.list_objects(bucket, recursive=True))
     finally:
         for name in (bucket, landing):
             for item in client.list_objects(name, recursive=True):
                 client.remove_object(name, item.object_name)
             client.remove_bucket(name)
-    assert erased["clean"], "the erasure's proof found an erased person"
+    assert erased["clean"], f"the erasure's proof found an erased person: {erased['hits']}"
     assert erased["rows_dropped"] == floor["rows_dropped"], (erased, floor)
+    # Counted from the files themselves, not from what the erasure says it did.
+    assert erased["rows_after"] == args.rows - floor["rows_dropped"], (erased["rows_after"], floor)  # type: ignore[operator]
     steps = erased["steps"]
     assert isinstance(steps, dict)
+    print(f"(table at {lake['location']}, e.g. {lake['sample']})")
     print(f"lake: {args.rows:,} claims of {args.persons:,} persons in {lake['files']} data files; "
           f"erasing {args.erase:,} persons ({floor['rows_dropped']:,} rows)")
     print(f"{'run':10} {'seconds':>8} {'peak RSS MiB':>13}")
     print(f"{'rewrite':10} {floor['seconds']:8.1f} {floor['peak_mib']:13.0f}")
     print(f"{'erasure':10} {erased['seconds']:8.1f} {erased['peak_mib']:13.0f}")
     print("erasure steps: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in steps.items()))
-    print(f"proof: {erased['objects_read']} objects, {erased['mb_read']:.0f} MB read")
+    print(f"proof: {erased['objects_read']} objects, {erased['mb_read']:.0f} MB read; after the erasure the table "
+          f"reads {erased['files_after']} data files, the bucket holds {erased['objects_after']} objects")
     print(f"ratio erasure / rewrite: {erased['seconds'] / floor['seconds']:.2f} (goal: at most 2)")  # type: ignore[operator]
 
 

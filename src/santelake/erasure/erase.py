@@ -46,6 +46,7 @@ from santelake.erasure.proof import Needles, Proof, landed_hits, scan_bucket
 from santelake.erasure.register import OppositionRegister, is_pseudonym
 from santelake.errors import SantelakeError
 from santelake.ingest.landing import INCOMING, LOADED, REJECTED
+from santelake.lake.append import ChunkedAppend
 from santelake.pseudonymise import Pseudonymiser
 from santelake.pseudonymise.pseudonym import normalise_identifier
 from santelake.pseudonymise.rekey import unrecorded_loads
@@ -200,7 +201,7 @@ def person_tables(catalog: Any, schemas: dict[str, TableSchema]) -> list[PersonT
 
 def erase_table(table: Any, target: PersonTable, opposed: pa.Array, erasure_id: str) -> TableErasure:
     """Rewrite the files of ``table`` holding a registered person or carrying delete files, in one commit."""
-    from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+    from pyiceberg.io.pyarrow import ArrowScan
 
     schema = table.schema()
     names = list(target.columns)
@@ -213,20 +214,17 @@ def erase_table(table: Any, target: PersonTable, opposed: pa.Array, erasure_id: 
     if not rewrite:
         return TableErasure(target.name, 0, 0, 0)
     deleted = 0
-    transaction = table.transaction()
-    with transaction.update_snapshot(snapshot_properties={ERASURE_PROPERTY: erasure_id}).overwrite() as overwrite:
-        for task in rewrite:
-            # The rows as a reader sees them (delete files applied), then without the persons.
-            rows = ArrowScan(transaction.table_metadata, table.io, schema, AlwaysTrue()).to_table([task])
-            gone = _person_mask(rows, names, opposed)
-            kept = rows.filter(pc.invert(gone))
-            deleted += rows.num_rows - kept.num_rows
-            overwrite.delete_data_file(task.file)
-            if kept.num_rows:
-                for data_file in _dataframe_to_data_files(table_metadata=transaction.table_metadata, df=kept,
-                                                          io=table.io, write_uuid=overwrite.commit_uuid):
-                    overwrite.append_data_file(data_file)
-    transaction.commit_transaction()
+    # Replaced and written files in one overwrite (ChunkedAppend keeps the new files' names
+    # unique across the files of a partition).
+    change = ChunkedAppend(table)
+    for task in rewrite:
+        # The rows as a reader sees them (delete files applied), then without the persons.
+        rows = ArrowScan(table.metadata, table.io, schema, AlwaysTrue()).to_table([task])
+        kept = rows.filter(pc.invert(_person_mask(rows, names, opposed)))
+        deleted += rows.num_rows - kept.num_rows
+        change.replaced.append(task.file)
+        change.write(kept)
+    change.commit({ERASURE_PROPERTY: erasure_id})
     return TableErasure(target.name, deleted, len(rewrite), sum(1 for t in rewrite if t.delete_files))
 
 
