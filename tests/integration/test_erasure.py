@@ -9,6 +9,7 @@ persons is the product's proof, checked against a hit it must find first.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -143,6 +144,7 @@ def test_three_persons_erased_leave_no_trace_and_exactly_their_rows_go(
     people = tmp_path / "objections.txt"
     people.write_text("# three objections\n" + "\n".join(nirs) + "\n")
 
+    head = query.run(layout, dev_token(layout, "chloe"), "SELECT max(seq) FROM audit.audit.records")[1][0][0]
     result = _erase(layout, str(people), "--json")
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -152,6 +154,14 @@ def test_three_persons_erased_leave_no_trace_and_exactly_their_rows_go(
     for pseudonym in pseudonyms:
         assert pseudonym not in result.stdout + result.stderr
     _assert_erased(before, _counts(catalog), pseudonyms)
+    # The compliance officer reads the erasure's report in the audit trail: counts, no person.
+    names, rows = query.run(layout, dev_token(layout, "chloe"),
+                            f"SELECT subject, payload FROM audit.audit.records WHERE seq > {head} "
+                            "AND kind = 'santelake.erasure'")
+    assert len(rows) == 1, rows
+    recorded = json.loads(rows[0][1])
+    assert recorded["done"] and recorded["proof"]["hits"] == 0 and recorded["persons_requested"] == 3
+    assert not any(value in rows[0][1] for value in [*nirs, *pseudonyms])
     # Every table keeps one snapshot: time travel before the erasure is over.
     for name in PERSON_TABLES:
         table = catalog.load_table(runner.schemas()[name].identifier)
