@@ -13,12 +13,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from santelake.access import query
 from santelake.access.token import dev_token
 from santelake.runtime import process, stack
 from santelake.runtime.layout import Layout
 
 COUNT = "SELECT count(*) FROM iceberg.snds.beneficiaries"
+pytestmark = pytest.mark.faults
 
 
 def test_a_query_after_the_catalog_database_restarts_is_answered(layout: Layout, catalog: Any) -> None:

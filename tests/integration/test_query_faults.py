@@ -22,7 +22,7 @@ from santelake.runtime.services.keycloak import Keycloak
 from santelake.runtime.services.minio import Minio
 from santelake.runtime.services.trino import Trino
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 # Long enough to be killed in the middle of (a few seconds on the demo lake), and granted to alice.
 LONG_QUERY = ("SELECT count(*) FROM iceberg.snds.hospital_stays a CROSS JOIN iceberg.snds.hospital_stays b "

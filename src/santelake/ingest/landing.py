@@ -201,9 +201,26 @@ def platform_fault(exc: BaseException, settings: PlatformSettings) -> PlatformFa
     else:
         return None
     detail = (str(cause).strip().splitlines() or [""])[0][:300]
+    if _is_full(cause):
+        return PlatformFaultError(f"the load stopped: {service} is full ({type(cause).__name__}: {detail}). Nothing "
+                                  "of the file was published; it stays waiting in the landing bucket. Free space or "
+                                  "add capacity there; the next run retries it.")
     return PlatformFaultError(f"the load stopped: {service} failed ({type(cause).__name__}: {detail}). Nothing "
                               "of the file was published; it stays waiting in the landing bucket and the next run "
                               "retries it.")
+
+
+# What a full disk looks like: a local ENOSPC; S3's 507 Insufficient Storage (MinIO names it
+# XMinioStorageFull; Arrow's S3 client reports the status and the name in its message).
+_FULL_MARKS = ("XMinioStorageFull", "HTTP status 507", "InsufficientStorage", "No space left on device")
+
+
+def _is_full(exc: BaseException) -> bool:
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return any(mark in str(exc) for mark in _FULL_MARKS)
 
 
 def _load_waiting(settings: PlatformSettings, report: Callable[[Outcome], None]) -> list[Outcome]:

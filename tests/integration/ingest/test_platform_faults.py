@@ -22,6 +22,8 @@ from santelake.runtime.layout import Layout
 from santelake.runtime.services.minio import ROOT_USER
 from santelake.settings import PlatformSettings
 
+pytestmark = pytest.mark.faults
+
 
 def _closed_port() -> int:
     with socket.socket() as probe:
