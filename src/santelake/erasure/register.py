@@ -106,12 +106,16 @@ class OppositionRegister:
                                 f"{key_id}: finish the re-keying (`santelake rekey`) before loading or erasing")
 
     def pseudonyms(self, key_id: str, erasure_id: str | None = None) -> frozenset[str]:
-        """Every registered pseudonym (or one erasure's), checked to be under ``key_id``."""
+        """Every pseudonym registered under the key chain ``key_id`` (or one erasure's).
+
+        Rows under another chain are not this chain's persons: a catalog shared by a test's or
+        a bench's own key holds them. On an installation there is one chain; a load under a
+        chain the tables do not record is refused before this (``rekey.check_tables``).
+        """
         if not self.exists():
             return frozenset()
         with self.engine.connect() as connection:
-            self._check_key(connection, key_id)
-            query = sa.select(opposition.c.pseudonym)
+            query = sa.select(opposition.c.pseudonym).where(opposition.c.key_id == key_id)
             if erasure_id is not None:
                 query = query.where(opposition.c.erasure_id == erasure_id)
             return frozenset(row[0] for row in connection.execute(query))
@@ -161,11 +165,6 @@ class OppositionRegister:
             return 0
         with self.engine.begin() as connection:
             rows = connection.execute(sa.select(opposition).where(opposition.c.key_id == old_id)).mappings().all()
-            other = connection.execute(sa.select(opposition.c.key_id)
-                                       .where(opposition.c.key_id.not_in([old_id, new_id])).distinct()).all()
-            if other:
-                raise RegisterError(f"the opposition register holds pseudonyms under key chain "
-                                    f"{', '.join(r[0] for r in other)}: neither {old_id} nor {new_id}")
             if not rows:
                 return 0
             new = step([row["pseudonym"] for row in rows])

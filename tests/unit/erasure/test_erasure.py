@@ -158,8 +158,9 @@ def test_the_register_survives_a_rekeying_and_refuses_the_old_key(lake: SqlCatal
     # The re-keyed person is the same person in the re-keyed table.
     assert Pseudonymiser.from_key(K2).pseudonymise(person) in _persons(lake, "snds.beneficiaries")
     assert register.rekey(old.key_id, new_id, lambda values: values) == 0  # a second run changes nothing
+    assert register.pseudonyms(old.key_id) == frozenset()  # no one is left under the old chain
     with pytest.raises(RegisterError, match="finish the re-keying"):
-        register.pseudonyms(old.key_id)
+        register.add(["d" * 64], old.key_id, "e2")  # an erasure under the old chain is refused
 
 
 def test_register_refuses_what_is_not_a_pseudonym_and_counts_what_is_new(lake: SqlCatalog) -> None:

@@ -1,0 +1,291 @@
+"""The object store's disk fills during a load (issue 17, item 3): the load fails naming the cause,
+nothing partial is published, and once space is freed a retry publishes every row, once.
+
+The disk is real and really fills: a MinIO of this test's own (the stack's binary and
+certificate) serves a 64 MiB tmpfs, and the lake's catalog is a PostgreSQL database of this
+test's own on the stack's server, so the installation's lake is never touched. Needs root
+(the tmpfs mount), as CI has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from santelake.errors import SantelakeError
+from santelake.ingest.errors import PlatformFaultError
+from santelake.ingest.landing import INCOMING, Landing, load_waiting
+from santelake.ingest.load import SOURCE_HASH
+from santelake.lake.catalog import open_catalog
+from santelake.lake.storage import s3_client
+from santelake.runtime.artifacts import minio_binary
+from santelake.runtime.layout import Layout
+from santelake.runtime.services.postgres import Postgres
+from santelake.settings import PlatformSettings
+from santelake.synth import synthesize
+
+DISK_MIB = 64
+USER = "fulldisk"
+
+pytestmark = [pytest.mark.faults,
+              pytest.mark.skipif(os.geteuid() != 0, reason="mounting the small disk (tmpfs) needs root")]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Store:
+    """A MinIO of the test's own, serving ``data``; kill -9 and start again on the same port and data."""
+
+    def __init__(self, layout: Layout, data: Path, home: Path) -> None:
+        self.layout, self.data, self.home = layout, data, home
+        self.password = uuid.uuid4().hex
+        self.port = _free_port()
+        self.server: subprocess.Popen[bytes] | None = None
+        self.client = s3_client(f"{layout.settings.hostname}:{self.port}", USER, self.password, layout.tls.ca_cert)
+
+    def start(self) -> None:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), "MINIO_ROOT_USER": USER,
+               "MINIO_ROOT_PASSWORD": self.password, "MINIO_UPDATE": "off", "MINIO_BROWSER": "off",
+               "MINIO_CALLHOME_ENABLE": "off"}
+        self.server = subprocess.Popen(
+            [str(minio_binary(self.layout.settings.cache_dir)), "server", "--quiet",
+             "--address", f"127.0.0.1:{self.port}", "--console-address", f"127.0.0.1:{_free_port()}",
+             "--certs-dir", str(self.layout.service_dir("minio") / "certs"), str(self.data)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.client.list_buckets()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def kill(self) -> None:
+        assert self.server is not None
+        self.server.kill()  # SIGKILL: no chance to finish a write
+        self.server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def own_store(layout: Layout, platform: PlatformSettings, tmp_path: Path,
+              disk_mib: int | None) -> Iterator[tuple[PlatformSettings, Store]]:
+    """Settings whose object store is a MinIO of the test's own (on a tmpfs of ``disk_mib`` MiB, if given)
+    and whose catalog is a database of its own on the stack's PostgreSQL."""
+    data = tmp_path / "disk"
+    data.mkdir()
+    if disk_mib is not None:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={disk_mib}m", "tmpfs", str(data)], check=True)
+    store = Store(layout, data, tmp_path)
+    database = f"santelake_faults_{uuid.uuid4().hex[:8]}"
+    admin = Postgres(layout).connect()
+    admin.autocommit = True
+    try:
+        store.start()
+        for bucket in ("warehouse", "landing"):
+            store.client.make_bucket(bucket)
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{database}" OWNER "{platform.catalog_user}"')
+        (tmp_path / "access").write_text(USER)
+        (tmp_path / "secret").write_text(store.password)
+        (tmp_path / "secret").chmod(0o600)
+        settings = platform.model_copy(update={
+            "s3_endpoint": f"https://{layout.settings.hostname}:{store.port}",
+            "s3_access_key_file": tmp_path / "access", "s3_secret_key_file": tmp_path / "secret",
+            "warehouse_bucket": "warehouse", "landing_bucket": "landing", "catalog_database": database,
+            "work_dir": tmp_path / "work"})
+        yield settings, store
+    finally:
+        if store.server is not None and store.server.poll() is None:
+            store.kill()
+        if disk_mib is not None:
+            subprocess.run(["umount", str(data)], check=False)
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture()
+def small_store(layout: Layout, platform: PlatformSettings, tmp_path: Path) -> Iterator[tuple[PlatformSettings, Any]]:
+    """A store on a 64 MiB disk, and its client."""
+    with own_store(layout, platform, tmp_path, DISK_MIB) as (settings, store):
+        yield settings, store.client
+
+
+@pytest.fixture()
+def killable_store(layout: Layout, platform: PlatformSettings,
+                   tmp_path: Path) -> Iterator[tuple[PlatformSettings, Store]]:
+    with own_store(layout, platform, tmp_path, None) as pair:
+        yield pair
+
+
+def _fill(client: Any) -> int:
+    """Write 1 MiB filler objects until the store refuses one (the disk is full); how many it took."""
+    import io
+
+    from minio.error import S3Error
+
+    for index in range(DISK_MIB * 2):
+        try:
+            client.put_object("landing", f"filler/{index}", io.BytesIO(b"\0" * (1 << 20)), 1 << 20)
+        except S3Error:
+            return index
+    raise AssertionError("the disk never filled")
+
+
+def test_a_full_disk_stops_the_load_publishes_nothing_and_a_retry_after_freeing_space_loads_once(
+        small_store: tuple[PlatformSettings, Any], tmp_path: Path) -> None:
+    settings, client = small_store
+    report = synthesize(tmp_path / "extracts", scale=20_000, seed=17)
+    files = {item.table: item for item in report.files}
+    landing = Landing(client, "landing")
+    landing.land("beneficiaries", Path(files["beneficiaries"].path))
+    assert [o.status for o in load_waiting(settings)] == ["published"]
+    claims = Path(files["outpatient_claims"].path)
+    key = landing.land("outpatient_claims", claims)
+    assert _fill(client) > 0
+
+    with pytest.raises(SantelakeError) as caught:
+        load_waiting(settings)
+
+    message = str(caught.value)
+    print(f"\nthe load on a full disk: {message}")
+    assert isinstance(caught.value, PlatformFaultError), message
+    assert "is full" in message, message
+    assert {o.key for o in landing.objects(INCOMING)} == {key}, "the extract stays waiting"
+    catalog = open_catalog(settings)
+    if catalog.table_exists(("snds", "outpatient_claims")):
+        table = catalog.load_table(("snds", "outpatient_claims"))
+        assert table.current_snapshot() is None, "nothing of the file is published"
+
+    for item in client.list_objects("landing", prefix="filler/", recursive=True):
+        client.remove_object("landing", item.object_name)
+    outcomes = load_waiting(settings)
+
+    assert [o.status for o in outcomes] == ["published"], outcomes
+    result = outcomes[0].result
+    assert result is not None and result.rows_read == files["outpatient_claims"].rows
+    table = catalog.load_table(("snds", "outpatient_claims"))
+    published = [s for s in table.metadata.snapshots if s.summary and SOURCE_HASH in s.summary.additional_properties]
+    assert len(published) == 1
+    assert table.scan().to_arrow().num_rows == result.rows_published
+
+
+LOAD = "from santelake.ingest.landing import load_waiting; from santelake.settings import PlatformSettings; " \
+       "print([o.status for o in load_waiting(PlatformSettings.from_environment())])"
+
+
+def test_the_object_store_killed_during_a_1m_row_load_then_restarted_loses_and_doubles_nothing(
+        killable_store: tuple[PlatformSettings, Store], tmp_path: Path) -> None:
+    import sys
+
+    settings, store = killable_store
+    report = synthesize(tmp_path / "extracts", scale=100_000, seed=23)
+    files = {item.table: item for item in report.files}
+    assert files["outpatient_claims"].rows >= 1_000_000
+    landing = Landing(store.client, "landing")
+    landing.land("beneficiaries", Path(files["beneficiaries"].path))
+    assert [o.status for o in load_waiting(settings)] == ["published"]
+    key = landing.land("outpatient_claims", Path(files["outpatient_claims"].path))
+    env = {**os.environ, **settings.as_environment()}
+    child = subprocess.Popen([sys.executable, "-c", LOAD], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    # Killed once the load has written data files of its own (nothing of them published yet).
+    deadline = time.monotonic() + 300
+    while not any(True for _ in store.client.list_objects("warehouse", prefix="snds/outpatient_claims/data/",
+                                                          recursive=True)):
+        assert child.poll() is None, f"the load ended before writing: {child.communicate()}"
+        assert time.monotonic() < deadline, "the load wrote no data file"
+        time.sleep(0.2)
+    store.kill()
+    out, err = child.communicate(timeout=600)
+
+    print(f"\nthe load, its object store killed: {err.strip().splitlines()[-1] if err.strip() else out}")
+    assert child.returncode != 0, out
+    assert "PlatformFaultError: the load stopped: the object store" in err, err[-3000:]
+    assert "Traceback" not in err.split("PlatformFaultError")[0].split("\n")[-1]
+    store.start()
+    catalog = open_catalog(settings)
+    if catalog.table_exists(("snds", "outpatient_claims")):
+        assert catalog.load_table(("snds", "outpatient_claims")).current_snapshot() is None, "nothing published"
+    assert {o.key for o in landing.objects(INCOMING)} == {key}
+
+    outcomes = load_waiting(settings)
+
+    assert [o.status for o in outcomes] == ["published"], outcomes
+    result = outcomes[0].result
+    assert result is not None and result.rows_read == files["outpatient_claims"].rows
+    table = catalog.load_table(("snds", "outpatient_claims"))
+    assert table.scan(selected_fields=("claim_id",)).to_arrow().num_rows == result.rows_published
+    ids = table.scan(selected_fields=("claim_id",)).to_arrow()["claim_id"]
+    assert len(ids) == len(set(ids.to_pylist())), "a claim published twice"
+
+
+def test_the_catalog_database_killed_during_a_1m_row_load_then_restarted_loses_and_doubles_nothing(
+        layout: Layout, killable_store: tuple[PlatformSettings, Store], tmp_path: Path) -> None:
+    """kill -9 of the stack's own PostgreSQL: the other services lose it too, and must come back."""
+    import signal
+    import sys
+
+    from santelake.runtime import process, stack
+
+    settings, store = killable_store
+    report = synthesize(tmp_path / "extracts", scale=100_000, seed=29)
+    files = {item.table: item for item in report.files}
+    landing = Landing(store.client, "landing")
+    landing.land("beneficiaries", Path(files["beneficiaries"].path))
+    assert [o.status for o in load_waiting(settings)] == ["published"]
+    key = landing.land("outpatient_claims", Path(files["outpatient_claims"].path))
+    child = subprocess.Popen([sys.executable, "-c", LOAD], env={**os.environ, **settings.as_environment()},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not any(True for _ in store.client.list_objects("warehouse", prefix="snds/outpatient_claims/data/",
+                                                          recursive=True)):
+        assert child.poll() is None, f"the load ended before writing: {child.communicate()}"
+        assert time.monotonic() < deadline, "the load wrote no data file"
+        time.sleep(0.2)
+    postgres = next(s for s in stack.services(layout) if s.name == "postgres")
+    pids = [process.read_pid(spec.pid_file) for spec in postgres.processes()]
+    assert all(pids)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)  # the postmaster; its backends end with it
+    try:
+        out, err = child.communicate(timeout=600)
+        print(f"\nthe load, its catalog's database killed: {err.strip().splitlines()[-1] if err.strip() else out}")
+        assert child.returncode != 0, out
+        assert "PlatformFaultError: the load stopped: the catalog's database" in err, err[-3000:]
+        assert "[SQL" not in err.split("PlatformFaultError")[-1], "no statement dump"
+    finally:
+        stack.up(layout, log=lambda line: print(f"[stack] {line}"), only=("postgres",))
+    catalog = open_catalog(settings)
+    if catalog.table_exists(("snds", "outpatient_claims")):
+        assert catalog.load_table(("snds", "outpatient_claims")).current_snapshot() is None, "nothing published"
+    assert {o.key for o in landing.objects(INCOMING)} == {key}
+
+    outcomes = load_waiting(settings)
+
+    assert [o.status for o in outcomes] == ["published"], outcomes
+    table = catalog.load_table(("snds", "outpatient_claims"))
+    ids = table.scan(selected_fields=("claim_id",)).to_arrow()["claim_id"]
+    assert outcomes[0].result is not None and len(ids) == outcomes[0].result.rows_published
+    assert len(ids) == len(set(ids.to_pylist())), "a claim published twice"
+    # The stack's other services lost their database too: each comes back on its own.
+    started = time.monotonic()
+    while not all(service.healthy for service in stack.status(layout)):
+        sick = [f"{s.name}: {s.detail}" for s in stack.status(layout) if not s.healthy]
+        assert time.monotonic() - started < 180, f"3 minutes after PostgreSQL restarted: {sick}"
+        time.sleep(3)
