@@ -275,7 +275,16 @@ def forget_table_history(table: Any, name: str, client: Any, locked_at: dt.datet
 
 
 def _versioned(client: Any, bucket: str) -> bool:
-    config = client.get_bucket_versioning(bucket)
+    from minio.error import S3Error
+
+    try:
+        config = client.get_bucket_versioning(bucket)
+    except S3Error as exc:
+        # Not knowing whether older versions exist, the erasure cannot say they are gone.
+        raise ErasureError(f"the storage account cannot read whether bucket {bucket} keeps object versions "
+                           f"({exc.code}); grant it s3:GetBucketVersioning, s3:ListBucketVersions, "
+                           "s3:GetObjectVersion and s3:DeleteObjectVersion on the warehouse and landing buckets "
+                           "(docs/compliance.md), then run `santelake erase` again") from None
     return str(getattr(config, "status", "Off")) in ("Enabled", "Suspended")
 
 
@@ -308,6 +317,9 @@ class Erasure:
 
     def run(self, persons: Persons | None) -> ErasureReport:
         """Register ``persons`` (None: none new) and erase every registered person; the report says what was done."""
+        # Before anything changes: an account that cannot see object versions is refused here.
+        for bucket in (self.warehouse_bucket, self.landing_bucket):
+            _versioned(self.client, bucket)
         erasure_id = f"erasure-{self.clock():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         key_id = self.pseudonymiser.key_id
         self._step("register")
