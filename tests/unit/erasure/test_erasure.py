@@ -238,3 +238,13 @@ def test_a_landed_extract_names_a_person_given_by_pseudonym_even_compressed_or_b
     assert landed_hits(b"91850578006084360\n", needles, pseudonymiser) == []
     parquet = _parquet(pa.table({"NIR_ANO": ["185057800608436", "290017500300112"], "n": [1, 2]}))
     assert landed_hits(parquet, needles, pseudonymiser) == ["1 person(s) by their NIR"]
+
+
+def test_the_erasure_dag_takes_pseudonyms_only_and_never_a_nir() -> None:
+    from santelake.erasure.dag import erase_from_conf
+    from santelake.errors import SantelakeError
+
+    with pytest.raises(SantelakeError, match=r"takes only 'pseudonyms'.*NIRs are given to `santelake erase` only"):
+        erase_from_conf({"nirs": ["1850578006084"]})
+    with pytest.raises(SantelakeError, match="is a list of pseudonyms"):
+        erase_from_conf({"pseudonyms": "ab" * 32})
