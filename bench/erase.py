@@ -53,7 +53,7 @@ PREFILL = COMMON + r"""
 import numpy as np
 from santelake.lake.append import ChunkedAppend
 from santelake.schema import ensure_table, to_arrow_schema
-from santelake.synth.columns import amounts
+from santelake.synth.columns import plain_claims
 rows, count = int(sys.argv[4]), int(sys.argv[5])
 for namespace in ("snds", "ops"):
     catalog.create_namespace_if_not_exists(namespace)
@@ -64,17 +64,8 @@ appender, chunk, done = ChunkedAppend(table), 1_000_000, 0
 while done < rows:
     n = min(chunk, rows - done)
     ids = np.arange(done, done + n)
-    appender.write(pa.table({
-        "claim_id": pa.array(np.char.zfill(ids.astype(str), 13)),
-        "person_id": everyone.take(pa.array(ids % count)),
-        "care_date": pa.array((19000 + ids % 1500).astype("int32"), pa.date32()),
-        "act_code": pa.array(np.full(n, 1111, dtype="int32")),
-        "prescriber_specialty": pa.array(np.ones(n, dtype="int32")),
-        "performer_specialty": pa.array(np.ones(n, dtype="int32")),
-        "amount_paid": amounts(np.full(n, 2500, dtype=np.int64)),
-        "amount_reimbursed": amounts(np.full(n, 1650, dtype=np.int64)),
-        "corrected_claim_id": pa.nulls(n, pa.string()),
-    }).select(schema.names).cast(schema))
+    appender.write(plain_claims(ids, pa.array(np.char.zfill(ids.astype(str), 13)),
+                                everyone.take(pa.array(ids % count))).select(schema.names).cast(schema))
     done += n
 appender.commit({})
 tasks = list(table.refresh().scan().plan_files())

@@ -117,7 +117,7 @@ from santelake.lake.catalog import open_catalog
 from santelake.runtime.layout import Layout
 from santelake.runtime.platform import platform_settings
 from santelake.schema import ensure_table, to_arrow_schema
-from santelake.synth.columns import amounts
+from santelake.synth.columns import plain_claims
 namespace, lake_rows, overlap = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "overlap"
 catalog = open_catalog(platform_settings(Layout(load_settings())))
 declared = dataclasses.replace(runner.schemas()["snds.outpatient_claims"], namespace=namespace)
@@ -128,21 +128,13 @@ appender, chunk, done = ChunkedAppend(table), 2_000_000, 0
 while done < lake_rows:
     n = min(chunk, lake_rows - done)
     ids = np.arange(done, done + n)
-    appender.write(pa.table({
-        # Earlier claims' ids sort after the file's ("L..."), as later extracts carry later
-        # ids: the check skips every earlier file by its bounds. With overlap they
-        # interleave with the file's ("<13 digits>x"): every earlier file is read.
-        "claim_id": pa.array(np.char.add(np.char.zfill(ids.astype(str), 13), "x") if overlap
-                             else np.char.add("L", np.char.zfill(ids.astype(str), 12))),
-        "person_id": persons.take(pa.array(ids % 10_000)),
-        "care_date": pa.array((19000 + ids % 1500).astype("int32"), pa.date32()),
-        "act_code": pa.array(np.full(n, 1111, dtype="int32")),
-        "prescriber_specialty": pa.array(np.ones(n, dtype="int32")),
-        "performer_specialty": pa.array(np.ones(n, dtype="int32")),
-        "amount_paid": amounts(np.full(n, 2500, dtype=np.int64)),
-        "amount_reimbursed": amounts(np.full(n, 1650, dtype=np.int64)),
-        "corrected_claim_id": pa.nulls(n, pa.string()),
-    }).select(schema.names).cast(schema))
+    # Earlier claims' ids sort after the file's ("L..."), as later extracts carry later ids: the
+    # check skips every earlier file by its bounds. With overlap they interleave with the file's
+    # ("<13 digits>x"): every earlier file is read.
+    claim_ids = pa.array(np.char.add(np.char.zfill(ids.astype(str), 13), "x") if overlap
+                         else np.char.add("L", np.char.zfill(ids.astype(str), 12)))
+    rows = plain_claims(ids, claim_ids, persons.take(pa.array(ids % 10_000)))
+    appender.write(rows.select(schema.names).cast(schema))
     done += n
 appender.commit({})
 print(f"(lake of {lake_rows:,} claims written)", file=sys.stderr, flush=True)

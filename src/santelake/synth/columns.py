@@ -70,3 +70,23 @@ def assemble(source: SourceTable, columns: Mapping[str, pa.Array]) -> pa.Table:
         )
     schema = source.arrow_schema
     return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
+
+
+def plain_claims(ids: np.ndarray, claim_ids: pa.Array, persons: pa.Array) -> pa.Table:
+    """Lake rows of ``snds.outpatient_claims`` made straight, for benches filling a large table.
+
+    Row ``i`` is claim ``claim_ids[i]`` of ``persons[i]``, cared for on a day cycling over
+    about four years by ``ids[i]``; every act, specialty and amount the same.
+    """
+    n = len(ids)
+    return pa.table({
+        "claim_id": claim_ids,
+        "person_id": persons,
+        "care_date": pa.array((19000 + ids % 1500).astype("int32"), pa.date32()),
+        "act_code": pa.array(np.full(n, 1111, dtype="int32")),
+        "prescriber_specialty": pa.array(np.ones(n, dtype="int32")),
+        "performer_specialty": pa.array(np.ones(n, dtype="int32")),
+        "amount_paid": amounts(np.full(n, 2500, dtype=np.int64)),
+        "amount_reimbursed": amounts(np.full(n, 1650, dtype=np.int64)),
+        "corrected_claim_id": pa.nulls(n, pa.string()),
+    })

@@ -228,36 +228,33 @@ LOAD = "from santelake.ingest.landing import load_waiting; from santelake.settin
        "print([o.status for o in load_waiting(PlatformSettings.from_environment())])"
 
 
-def test_the_object_store_killed_during_a_1m_row_load_then_restarted_loses_and_doubles_nothing(
-        killable_store: tuple[PlatformSettings, Store], tmp_path: Path) -> None:
+def _load_in_flight(settings: PlatformSettings, store: Store, tmp_path: Path,
+                    seed: int) -> tuple[subprocess.Popen[str], Landing, str, int]:
+    """A 1M-row claims load started in a process of its own, returned once it is writing data files;
+    with the landing bucket, the extract's key and its rows."""
     import sys
 
-    settings, store = killable_store
-    report = synthesize(tmp_path / "extracts", scale=100_000, seed=23)
+    report = synthesize(tmp_path / "extracts", scale=100_000, seed=seed)
     files = {item.table: item for item in report.files}
     assert files["outpatient_claims"].rows >= 1_000_000
     landing = Landing(store.client, "landing")
     landing.land("beneficiaries", Path(files["beneficiaries"].path))
     assert [o.status for o in load_waiting(settings)] == ["published"]
     key = landing.land("outpatient_claims", Path(files["outpatient_claims"].path))
-    env = {**os.environ, **settings.as_environment()}
-    child = subprocess.Popen([sys.executable, "-c", LOAD], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    # Killed once the load has written data files of its own (nothing of them published yet).
+    child = subprocess.Popen([sys.executable, "-c", LOAD], env={**os.environ, **settings.as_environment()},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Once the load has written data files of its own (nothing of them published yet).
     deadline = time.monotonic() + 300
     while not any(True for _ in store.client.list_objects("warehouse", prefix="snds/outpatient_claims/data/",
                                                           recursive=True)):
         assert child.poll() is None, f"the load ended before writing: {child.communicate()}"
         assert time.monotonic() < deadline, "the load wrote no data file"
         time.sleep(0.2)
-    store.kill()
-    out, err = child.communicate(timeout=600)
+    return child, landing, key, files["outpatient_claims"].rows
 
-    print(f"\nthe load, its object store killed: {err.strip().splitlines()[-1] if err.strip() else out}")
-    assert child.returncode != 0, out
-    assert "PlatformFaultError: the load stopped: the object store" in err, err[-3000:]
-    assert "Traceback" not in err.split("PlatformFaultError")[0].split("\n")[-1]
-    store.start()
+
+def _published_once(settings: PlatformSettings, landing: Landing, key: str, rows: int) -> None:
+    """Nothing of the extract published yet, it waits; then a retry publishes every row, once."""
     catalog = open_catalog(settings)
     if catalog.table_exists(("snds", "outpatient_claims")):
         assert catalog.load_table(("snds", "outpatient_claims")).current_snapshot() is None, "nothing published"
@@ -267,36 +264,35 @@ def test_the_object_store_killed_during_a_1m_row_load_then_restarted_loses_and_d
 
     assert [o.status for o in outcomes] == ["published"], outcomes
     result = outcomes[0].result
-    assert result is not None and result.rows_read == files["outpatient_claims"].rows
-    table = catalog.load_table(("snds", "outpatient_claims"))
-    assert table.scan(selected_fields=("claim_id",)).to_arrow().num_rows == result.rows_published
-    ids = table.scan(selected_fields=("claim_id",)).to_arrow()["claim_id"]
+    assert result is not None and result.rows_read == rows
+    ids = catalog.load_table(("snds", "outpatient_claims")).scan(selected_fields=("claim_id",)).to_arrow()["claim_id"]
+    assert len(ids) == result.rows_published
     assert len(ids) == len(set(ids.to_pylist())), "a claim published twice"
+
+
+def test_the_object_store_killed_during_a_1m_row_load_then_restarted_loses_and_doubles_nothing(
+        killable_store: tuple[PlatformSettings, Store], tmp_path: Path) -> None:
+    settings, store = killable_store
+    child, landing, key, rows = _load_in_flight(settings, store, tmp_path, seed=23)
+    store.kill()
+    out, err = child.communicate(timeout=600)
+
+    print(f"\nthe load, its object store killed: {err.strip().splitlines()[-1] if err.strip() else out}")
+    assert child.returncode != 0, out
+    assert "PlatformFaultError: the load stopped: the object store" in err, err[-3000:]
+    store.start()
+    _published_once(settings, landing, key, rows)
 
 
 def test_the_catalog_database_killed_during_a_1m_row_load_then_restarted_loses_and_doubles_nothing(
         layout: Layout, killable_store: tuple[PlatformSettings, Store], tmp_path: Path) -> None:
     """kill -9 of the stack's own PostgreSQL: the other services lose it too, and must come back."""
     import signal
-    import sys
 
     from santelake.runtime import process, stack
 
     settings, store = killable_store
-    report = synthesize(tmp_path / "extracts", scale=100_000, seed=29)
-    files = {item.table: item for item in report.files}
-    landing = Landing(store.client, "landing")
-    landing.land("beneficiaries", Path(files["beneficiaries"].path))
-    assert [o.status for o in load_waiting(settings)] == ["published"]
-    key = landing.land("outpatient_claims", Path(files["outpatient_claims"].path))
-    child = subprocess.Popen([sys.executable, "-c", LOAD], env={**os.environ, **settings.as_environment()},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not any(True for _ in store.client.list_objects("warehouse", prefix="snds/outpatient_claims/data/",
-                                                          recursive=True)):
-        assert child.poll() is None, f"the load ended before writing: {child.communicate()}"
-        assert time.monotonic() < deadline, "the load wrote no data file"
-        time.sleep(0.2)
+    child, landing, key, rows = _load_in_flight(settings, store, tmp_path, seed=29)
     postgres = next(s for s in stack.services(layout) if s.name == "postgres")
     pids = [process.read_pid(spec.pid_file) for spec in postgres.processes()]
     assert all(pids)
@@ -314,18 +310,7 @@ def test_the_catalog_database_killed_during_a_1m_row_load_then_restarted_loses_a
         assert "[SQL" not in err.split("PlatformFaultError")[-1], "no statement dump"
     finally:
         stack.up(layout, log=lambda line: print(f"[stack] {line}"), only=("postgres",))
-    catalog = open_catalog(settings)
-    if catalog.table_exists(("snds", "outpatient_claims")):
-        assert catalog.load_table(("snds", "outpatient_claims")).current_snapshot() is None, "nothing published"
-    assert {o.key for o in landing.objects(INCOMING)} == {key}
-
-    outcomes = load_waiting(settings)
-
-    assert [o.status for o in outcomes] == ["published"], outcomes
-    table = catalog.load_table(("snds", "outpatient_claims"))
-    ids = table.scan(selected_fields=("claim_id",)).to_arrow()["claim_id"]
-    assert outcomes[0].result is not None and len(ids) == outcomes[0].result.rows_published
-    assert len(ids) == len(set(ids.to_pylist())), "a claim published twice"
+    _published_once(settings, landing, key, rows)
     # The stack's other services lost their database too. Trino, Keycloak and the audit receiver
     # reconnect; a process that stopped (Airflow's scheduler gives up on a lost database) is
     # started again by `santelake up`, as Kubernetes restarts a pod (docs/reliability.md).
