@@ -105,7 +105,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 COMMAND_MODULES: tuple[str, ...] = ("santelake.render.helm", "santelake.policy.cli", "santelake.render.bootstrap",
                                      "santelake.render.smoketest", "santelake.pseudonymise.cli",
                                      "santelake.ingest.cli", "santelake.deploy.cli", "santelake.audit.cli",
-                                     "santelake.erasure.cli")
+                                     "santelake.erasure.cli", "santelake.catalogue.cli")
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

@@ -1,0 +1,58 @@
+"""The lake's figures for the catalogue: rows, persons, period covered and last load of each table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow.compute as pc
+from pyiceberg.types import DateType
+
+from santelake.catalogue.site import Coverage
+from santelake.lake.stream import file_by_file
+from santelake.schema import TableSchema
+
+FILES_TABLE = ("ops", "ingested_files")
+
+
+def _last_loads(catalog: Any) -> dict[str, dt.datetime]:
+    if not catalog.table_exists(FILES_TABLE):
+        return {}
+    rows = catalog.load_table(FILES_TABLE).scan(row_filter="status == 'published'",
+                                                selected_fields=("target_table", "loaded_at")).to_arrow()
+    last: dict[str, dt.datetime] = {}
+    for name, when in zip(rows["target_table"].to_pylist(), rows["loaded_at"].to_pylist(), strict=True):
+        if name not in last or when > last[name]:
+            last[name] = when
+    return last
+
+
+def coverage(catalog: Any, tables: Sequence[TableSchema]) -> dict[str, Coverage]:
+    """Each table's figures, read from the lake (one column at a time, a data file at a time)."""
+    loads = _last_loads(catalog)
+    found = {}
+    for declared in tables:
+        if not catalog.table_exists(declared.identifier):
+            continue
+        table = catalog.load_table(declared.identifier)
+        snapshot = table.current_snapshot()
+        rows = int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot and \
+            snapshot.summary else 0
+        persons = None
+        if declared.person_columns and snapshot is not None:
+            seen: set[str] = set()
+            column = declared.person_columns[0].name
+            for batch in file_by_file(table, (column,)):
+                seen.update(pc.unique(batch.column(column)).drop_null().to_pylist())
+            persons = len(seen)
+        first = last = None
+        dated = next((c.name for c in declared.lake_columns if isinstance(c.type, DateType)), None)
+        if dated and snapshot is not None:
+            for batch in file_by_file(table, (dated,)):
+                bounds = pc.min_max(batch.column(dated)).as_py()
+                if bounds["min"] is not None:
+                    first = bounds["min"] if first is None else min(first, bounds["min"])
+                    last = bounds["max"] if last is None else max(last, bounds["max"])
+        found[declared.full_name] = Coverage(rows, persons, first, last, loads.get(declared.full_name))
+    return found

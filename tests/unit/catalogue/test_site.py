@@ -1,0 +1,100 @@
+"""The data catalogue built from the repository's schemas and policies: two views, nothing remote,
+no personal data in the public one, and no build with an undescribed column."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+from santelake.catalogue.site import (
+    PUBLIC,
+    RESEARCHER,
+    CatalogueError,
+    Coverage,
+    build,
+    coding_systems,
+    rounded,
+)
+from santelake.ingest import runner
+from santelake.locations import policies_dir
+from santelake.policy.loader import load_policies
+from santelake.policy.model import PolicySet
+
+TODAY = dt.date(2026, 12, 2)
+
+
+@pytest.fixture(scope="module")
+def policies() -> PolicySet:
+    return load_policies(policies_dir())
+
+
+def _texts(folder: Path) -> dict[str, str]:
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.iterdir())}
+
+
+def test_both_views_have_every_research_table_and_no_staff_table(tmp_path: Path, policies: PolicySet) -> None:
+    for view in (PUBLIC, RESEARCHER):
+        pages = build(tmp_path / view, runner.schemas(), policies, view, today=TODAY)
+        names = {p.name for p in pages}
+        assert "index.html" in names and "snds.hospital_stays.html" in names and "ref.icd10_chapters.html" in names
+        assert not any(name.startswith("ops.") for name in names)
+
+
+def test_no_page_fetches_anything(tmp_path: Path, policies: PolicySet) -> None:
+    build(tmp_path, runner.schemas(), policies, RESEARCHER, today=TODAY)
+    for name, text in _texts(tmp_path).items():
+        # No stylesheet, script, image or font from elsewhere: every asset is inline.
+        assert not re.search(r"<(link|img|iframe)\b|\bsrc=|@import|url\(", text), name
+        assert "http://" not in text and "https://" not in text, name
+
+
+def test_the_public_view_names_no_person_and_shows_no_grant(tmp_path: Path, policies: PolicySet) -> None:
+    build(tmp_path, runner.schemas(), policies, PUBLIC, today=TODAY)
+    text = "\n".join(_texts(tmp_path).values())
+    for person in policies.people:
+        assert person.name not in text and f">{person.username}<" not in text
+    assert "column granted" not in text and "SELECT" not in text
+    # The projects are there, with their purpose, legal basis and organisation.
+    stays = (tmp_path / "snds.hospital_stays.html").read_text(encoding="utf-8")
+    project = next(p for p in policies.projects if any(d.table == "hospital_stays" for d in p.datasets))
+    assert project.purpose in stays and "Legal basis" in stays and "Responsible organisation" in stays
+
+
+def test_the_researcher_view_shows_each_projects_grant_and_queries(tmp_path: Path, policies: PolicySet) -> None:
+    build(tmp_path, runner.schemas(), policies, RESEARCHER, today=TODAY)
+    beneficiaries = (tmp_path / "snds.beneficiaries.html").read_text(encoding="utf-8")
+    assert "column granted" in beneficiaries and "project_pseudonym" in beneficiaries
+    assert "FROM iceberg.snds.beneficiaries" in beneficiaries
+
+
+def test_coverage_is_rounded_and_small_counts_are_not_shown(tmp_path: Path, policies: PolicySet) -> None:
+    assert rounded(7) == "fewer than 10" and rounded(12) == "12" and rounded(12_345) == "about 12,000"
+    assert rounded(None) == "not measured"
+    coverage = {"snds.hospital_stays": Coverage(118_911, 7, dt.date(2019, 1, 3), dt.date(2024, 12, 30),
+                                                dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC))}
+    build(tmp_path, runner.schemas(), policies, PUBLIC, coverage, today=TODAY)
+    stays = (tmp_path / "snds.hospital_stays.html").read_text(encoding="utf-8")
+    assert "about 120,000" in stays and "fewer than 10" in stays and "118,911" not in stays
+    assert "January 2019 to December 2024" in stays and "2026-12-01" in stays
+
+
+def test_coding_systems_are_named_from_the_column_descriptions() -> None:
+    names = [name for name, _ in coding_systems(runner.schemas()["snds.hospital_stays"])]
+    assert "ICD-10" in names and "FINESS" in names
+
+
+def test_a_column_without_a_description_fails_the_build_naming_its_file_and_line(
+        tmp_path: Path, policies: PolicySet) -> None:
+    schemas = runner.schemas()
+    stays = schemas["snds.hospital_stays"]
+    blank = dataclasses.replace(stays.columns[2], doc="  ")
+    schemas["snds.hospital_stays"] = dataclasses.replace(stays, columns=(*stays.columns[:2], blank,
+                                                                         *stays.columns[3:]))
+    with pytest.raises(CatalogueError, match=rf"{re.escape(str(stays.path))}:{blank.line}: column "
+                                             rf"snds.hospital_stays.{blank.name} has no doc"):
+        build(tmp_path, schemas, policies, PUBLIC, today=TODAY)
+    assert not (tmp_path / "index.html").exists()
