@@ -134,7 +134,7 @@ for(const item of index){if(words.every(w=>item.text.includes(w))){const li=docu
 a=document.createElement('a');a.href=item.href;a.textContent=item.title;li.append(a);
 const s=document.createElement('span');s.className='muted';s.textContent=' \u2014 '+item.summary;li.append(s);
 list.append(li);}}}
-box.addEventListener('input',show);show();
+box.value=new URLSearchParams(location.search).get('q')||'';box.addEventListener('input',show);show();
 """
 
 
@@ -210,6 +210,13 @@ def table_page(declared: TableSchema, policies: PolicySet, view: str, coverage: 
     return _page(declared.full_name, view, "".join(parts))
 
 
+def _summary(text: str, limit: int = 140) -> str:
+    """``text`` cut at a word before ``limit`` characters, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
 def page_name(declared: TableSchema) -> str:
     return f"{declared.full_name}.html"
 
@@ -233,7 +240,7 @@ def build(out: Path, schemas: Mapping[str, TableSchema], policies: PolicySet, vi
         words = [declared.full_name, declared.doc, *(f"{c.name} {c.doc}" for c in declared.lake_columns),
                  *(name for name, _ in coding_systems(declared)),
                  *(f"{p.id} {p.title}" for p, _ in _users(policies, declared.full_name))]
-        index.append({"title": declared.full_name, "href": page_name(declared), "summary": declared.doc[:140],
+        index.append({"title": declared.full_name, "href": page_name(declared), "summary": _summary(declared.doc),
                       "text": " ".join(words).lower()})
     embedded = json.dumps(index, ensure_ascii=False).replace("</", "<\\/")
     body = ("<h1>santelake data catalogue</h1><p>The tables of the lake: what each holds, how far it reaches, "

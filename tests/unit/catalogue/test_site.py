@@ -98,3 +98,24 @@ def test_a_column_without_a_description_fails_the_build_naming_its_file_and_line
                                              rf"snds.hospital_stays.{blank.name} has no doc"):
         build(tmp_path, schemas, policies, PUBLIC, today=TODAY)
     assert not (tmp_path / "index.html").exists()
+
+
+def test_the_search_finds_what_a_person_types_in_a_real_browser(tmp_path: Path, policies: PolicySet) -> None:
+    """Headless Chromium (installed by infra/bootstrap.sh) runs the page's own search, as a reader's would."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium")
+    assert browser, "chromium is missing: infra/bootstrap.sh dev installs it"
+    build(tmp_path, runner.schemas(), policies, PUBLIC, today=TODAY)
+
+    def found(words: str) -> list[str]:
+        dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                              f"{(tmp_path / 'index.html').as_uri()}?q={words}"],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        results = dom.split('id="results"', 1)[1].split("</ul>", 1)[0]
+        return re.findall(r'href="([^"]+)\.html"', results)
+
+    assert found("icd-10%20diagnosis") == ["ref.icd10_chapters", "snds.hospital_stays"]
+    assert found("atc") == ["snds.pharmacy_dispensations"]
+    assert found("no-such-word") == []
