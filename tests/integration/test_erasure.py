@@ -283,3 +283,42 @@ def test_the_erasure_dag_erases_the_pseudonyms_of_its_run(layout: Layout, catalo
     run = outcome["runs"]["erasure"]
     assert run["state"] == "success", failures(layout, "erasure", run)
     _assert_erased(before, _counts(catalog), pseudonyms)
+
+
+def test_older_object_versions_are_read_by_the_proof_and_deleted(layout: Layout, tmp_path: Path) -> None:
+    """A bucket that keeps versions (the stack's do not): an older version naming a person is found,
+    then deleted with the delete markers; the latest versions stay."""
+    import io
+    import uuid
+
+    from minio.commonconfig import ENABLED
+    from minio.versioningconfig import VersioningConfig
+
+    from santelake.erasure.erase import delete_old_versions
+    from santelake.erasure.proof import Needles, Proof, scan_bucket
+    from santelake.runtime.services.minio import Minio
+
+    client = Minio(layout).client()
+    bucket = f"versions-{uuid.uuid4().hex[:8]}"
+    client.make_bucket(bucket)
+    try:
+        client.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
+        person = "ab" * 32
+        for key, body in (("kept", f"old {person}"), ("kept", "new, no one"), ("gone", f"{person}")):
+            data = body.encode()
+            client.put_object(bucket, key, io.BytesIO(data), len(data))
+        client.remove_object(bucket, "gone")  # a delete marker over a version naming the person
+        found = Proof()
+        scan_bucket(client, bucket, Needles([person]), found, versions=True)
+        assert len(found.hits) == 2 and all("versionId=" in h.location for h in found.hits), found.hits
+
+        assert delete_old_versions(client, bucket) == 3  # kept's old version, gone's version and its marker
+
+        after = Proof()
+        scan_bucket(client, bucket, Needles([person]), after, versions=True)
+        assert after.clean and after.objects == 1
+        assert client.get_object(bucket, "kept").read() == b"new, no one"
+    finally:
+        for item in client.list_objects(bucket, recursive=True, include_version=True):
+            client.remove_object(bucket, item.object_name, version_id=item.version_id)
+        client.remove_bucket(bucket)
