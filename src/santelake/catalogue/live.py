@@ -47,7 +47,10 @@ def coverage(catalog: Any, tables: Sequence[TableSchema]) -> dict[str, Coverage]
                 seen.update(pc.unique(batch.column(column)).drop_null().to_pylist())
             persons = len(seen)
         first = last = None
-        dated = next((c.name for c in declared.lake_columns if isinstance(c.type, DateType)), None)
+        # The period covered: the date the table is partitioned by (the event's date); a table
+        # not partitioned by a date (beneficiaries: a birth month is no period of care) has none.
+        dates = {c.name for c in declared.lake_columns if isinstance(c.type, DateType)}
+        dated = next((p.column for p in declared.partition_by if p.column in dates), None)
         if dated and snapshot is not None:
             for batch in file_by_file(table, (dated,)):
                 bounds = pc.min_max(batch.column(dated)).as_py()

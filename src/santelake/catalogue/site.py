@@ -155,7 +155,7 @@ def _coverage_rows(declared: TableSchema, coverage: Coverage | None) -> str:
     if coverage is None:
         return "<p class='muted'>Coverage not measured in this build (built without the lake).</p>"
     dates = (f"{coverage.first:%B %Y} to {coverage.last:%B %Y}" if coverage.first and coverage.last
-             else "no dated rows")
+             else "not a table of dated events")
     persons = rounded(coverage.persons) if declared.person_columns else "no person column"
     load = f"{coverage.last_load:%Y-%m-%d}" if coverage.last_load else "never loaded"
     return ("<table><tr><th>period covered</th><th>rows</th><th>persons</th><th>last load</th></tr>"
