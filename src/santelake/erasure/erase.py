@@ -294,7 +294,8 @@ def delete_old_versions(client: Any, bucket: str, prefix: str = "") -> int:
         return 0
     deleted = 0
     for item in client.list_objects(bucket, prefix=prefix or None, recursive=True, include_version=True):
-        if item.is_latest and not item.is_delete_marker:
+        # minio-py gives IsLatest as the XML's text, "true" or "false" (a non-empty string either way).
+        if str(item.is_latest).lower() == "true" and not item.is_delete_marker:
             continue
         client.remove_object(bucket, item.object_name, version_id=item.version_id)
         deleted += 1

@@ -235,7 +235,8 @@ def scan_bucket(client: Any, bucket: str, needles: Needles, proof: Proof, *, pre
     for item in client.list_objects(bucket, prefix=prefix or None, recursive=True, include_version=versions):
         if item.is_delete_marker:
             continue
-        version = item.version_id if versions and not item.is_latest else None
+        latest = str(item.is_latest).lower() == "true"  # minio-py gives the XML's text, "true" or "false"
+        version = item.version_id if versions and not latest else None
         response = client.get_object(bucket, item.object_name, version_id=version)
         try:
             data = response.read()
