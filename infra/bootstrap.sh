@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what santelake needs on this machine, idempotently, then returns.
-#  - system packages (Debian): PostgreSQL server, Maven (fetches Trino and Keycloak once), and for
-#    the tests headless Chromium, if missing
+#  - system packages (Debian): PostgreSQL server, Maven (fetches Trino and Keycloak once), and
+#    with --with-browser (the tests) headless Chromium, if missing
 #  - a virtualenv at .venv with the package and its pinned dependencies (constraints.txt)
 # Large downloads (Trino, Keycloak, the MinIO build) are cached by `santelake up` under
 # ~/.cache/santelake (SANTELAKE_CACHE_DIR), keyed by version and verified by checksum.
@@ -18,8 +18,9 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! id postgres
 fi
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v tar >/dev/null || need_apt+=(tar)
-# The tests look at the data catalogue's pages as a person would: in headless Chromium.
-if [[ "$extras" == dev ]] && ! command -v chromium >/dev/null; then
+# The tests (infra/test passes --with-browser) look at the data catalogue's pages as a person
+# would: in headless Chromium. `santelake up` needs no browser.
+if [[ "${2:-}" == --with-browser ]] && ! command -v chromium >/dev/null; then
     need_apt+=(chromium)
 fi
 if ((${#need_apt[@]})); then

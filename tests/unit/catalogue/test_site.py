@@ -101,12 +101,12 @@ def test_a_column_without_a_description_fails_the_build_naming_its_file_and_line
 
 
 def test_the_search_finds_what_a_person_types_in_a_real_browser(tmp_path: Path, policies: PolicySet) -> None:
-    """Headless Chromium (installed by infra/bootstrap.sh) runs the page's own search, as a reader's would."""
+    """Headless Chromium (infra/test installs it) runs the page's own search, as a reader's would."""
     import shutil
     import subprocess
 
     browser = shutil.which("chromium")
-    assert browser, "chromium is missing: infra/bootstrap.sh dev installs it"
+    assert browser, "chromium is missing: `bash infra/test` installs it (infra/bootstrap.sh dev --with-browser)"
     build(tmp_path, runner.schemas(), policies, PUBLIC, today=TODAY)
 
     def found(words: str) -> list[str]:
