@@ -48,14 +48,13 @@ from santelake.errors import SantelakeError
 from santelake.ingest.landing import INCOMING, LOADED, REJECTED
 from santelake.lake.append import ChunkedAppend
 from santelake.pseudonymise import Pseudonymiser
-from santelake.pseudonymise.pseudonym import normalise_identifier
+from santelake.pseudonymise.pseudonym import NIR_BODY, normalise_identifier
 from santelake.pseudonymise.rekey import unrecorded_loads
 from santelake.schema import TableSchema
 
 ERASURE_PROPERTY = "santelake.erasure"
 STEPS = ("register", "lock", "tables", "history", "landing", "versions", "proof")
 COMMIT_ATTEMPTS = 3
-_NIR_BODY = r"^[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6}$"
 
 
 class ErasureError(SantelakeError):
@@ -86,7 +85,7 @@ def read_persons(lines: Iterable[str], origin: str, pseudonymiser: Pseudonymiser
             pseudonyms.add(text)
             continue
         body = normalise_identifier(text)
-        if not re.match(_NIR_BODY, body):
+        if not re.fullmatch(NIR_BODY, body):
             wrong.append(number)
             continue
         nirs.add(body)

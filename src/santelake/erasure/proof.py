@@ -31,12 +31,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from santelake.pseudonymise import Pseudonymiser
+from santelake.pseudonymise.pseudonym import NIR_BODY
 
 PREFIX_CHARS = 16  # what Iceberg keeps of a string as a column bound (truncate(16))
 _HEX = re.compile(rb"[0-9a-f]{16,}")
 _NIR = re.compile(rb"[0-9AB]{13,15}")
 # A NIR's 13-character body where a value starts (not inside a longer run of digits).
-_NIR_BODY = re.compile(rb"(?<![0-9])[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6}")
+_NIR_BODY = re.compile(rb"(?<![0-9])" + NIR_BODY.encode())
 _AVRO_MAGIC = b"Obj\x01"
 _PARQUET_MAGIC = b"PAR1"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -28,7 +28,8 @@ from santelake.errors import ConfigError
 from santelake.pseudonymise.key import MIN_KEY_BYTES, chain_id_of, key_id_of
 
 # Sex/category, year, month, department of birth (2A/2B in Corsica), commune, order; then the control key.
-_NIR = re.compile(r"([0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6})(?:[0-9]{2})?")
+NIR_BODY = r"[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{6}"
+_NIR = re.compile(rf"({NIR_BODY})(?:[0-9]{{2}})?")
 # Values that normalise_identifier only upper-cases and cuts: Arrow compute gives the same result.
 _PLAIN = r"^[0-9A-Za-z]+$"
 _SHA256_BLOCK = 64
