@@ -34,6 +34,12 @@ class TrinoCanary:
 
     def run(self) -> str:
         """The canary's query id, once Trino ran it to the end; raises if Trino did not."""
+        # A coordinator still starting refuses every query before creating it (SERVER_STARTING_UP):
+        # such a refusal proves nothing about the listener, so the canary waits for a ready one.
+        info = self.session.get(f"{self.url}/v1/info", timeout=self.timeout)
+        info.raise_for_status()
+        if info.json().get("starting", True):
+            raise RuntimeError("Trino is still starting")
         headers = {"Authorization": f"Bearer {self.token()}", "X-Trino-Source": "santelake-audit-canary"}
         answer = self.session.post(f"{self.url}/v1/statement", data=CANARY_SQL, headers=headers,
                                    timeout=self.timeout)

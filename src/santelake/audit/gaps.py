@@ -10,6 +10,10 @@ written. Two traces of a lost event remain:
   and sends no event: the report says a number is missing, not that it was a query that ran.)
 - Each query sends a *created* event and a *completed* one; one without the other, once the
   query is long over, is a lost event (except a creation removed by a retention purge).
+  A query Trino refuses before creating it (``SERVER_STARTING_UP`` while the coordinator starts,
+  a full queue, a refused identity) sends its completed event only, by design: that event says
+  so (it failed, and never reached a scheduler: no ``scheduledTime``, ended as it began) and
+  is no gap. It holds all a creation event would (who, when, the text).
 """
 
 from __future__ import annotations
@@ -43,8 +47,9 @@ class GapFinder:
     patience: dt.timedelta = dt.timedelta(hours=1)
     _numbers: dict[tuple[str, str], set[int]] = field(default_factory=dict)
     _created: dict[str, dt.datetime] = field(default_factory=dict)
-    # Completions whose creation has not been seen (yet: retried events may arrive in either order).
-    _completed_only: dict[str, dt.datetime] = field(default_factory=dict)
+    # Completions whose creation has not been seen (yet: retried events may arrive in either order),
+    # with whether Trino refused the query before creating it (then none is coming).
+    _completed_only: dict[str, tuple[dt.datetime, bool]] = field(default_factory=dict)
     _last: dt.datetime | None = None
     # When the trail starts after a retention purge: its first record's time (a query created before
     # it and completed after it lost its creation to the purge, not to a fault).
@@ -69,7 +74,7 @@ class GapFinder:
             if self._completed_only.pop(record.subject, None) is None:
                 self._created[record.subject] = record.recorded_at
         elif self._created.pop(record.subject, None) is None:
-            self._completed_only[record.subject] = record.recorded_at
+            self._completed_only[record.subject] = (record.recorded_at, refused_before_creation(record))
 
     def watch(self, records: Iterable[Record]) -> Iterator[Record]:
         for record in records:
@@ -84,12 +89,26 @@ class GapFinder:
                 found.append(Gap(f"queries {day}_*_{span}_{coordinator}: no event recorded "
                                  f"({end - start + 1} query number{'s' if end > start else ''} missing)"))
         found += [Gap(f"query {q}: completed, but its creation was never recorded")
-                  for q, at in self._completed_only.items()
-                  if self._purged_until is None or at - self._purged_until > self.patience]
+                  for q, (at, refused) in self._completed_only.items()
+                  if not refused and (self._purged_until is None or at - self._purged_until > self.patience)]
         if self._last is not None:
             late = [q for q, at in self._created.items() if self._last - at > self.patience]
             found += [Gap(f"query {q}: created, but its completion was never recorded") for q in sorted(late)]
         return found
+
+
+def refused_before_creation(record: Record) -> bool:
+    """Whether a completed event is Trino's for a query it failed before creating it
+    (``QueryMonitor.queryImmediateFailureEvent``): failed, never scheduled, ended when it began."""
+    try:
+        event = record.payload_value().get("event")
+    except (ValueError, AttributeError):
+        return False
+    if not isinstance(event, dict) or not isinstance(event.get("statistics"), dict):
+        return False
+    return (isinstance(event.get("failureInfo"), dict) and event["statistics"].get("scheduledTime") is None
+            and event.get("executionStartTime") is not None
+            and event.get("executionStartTime") == event.get("endTime") == event.get("createTime"))
 
 
 def _missing(numbers: set[int]) -> list[tuple[int, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from santelake.audit.chain import GENESIS, Record, seal
 from santelake.audit.gaps import COMPLETED, CREATED, GapFinder
@@ -71,3 +72,33 @@ def test_a_creation_that_arrives_after_its_completion_is_no_gap() -> None:
 
 def test_an_event_recorded_twice_is_no_gap() -> None:
     assert gaps(events(*both(0), (COMPLETED, qid(0), 1), (CREATED, qid(0), 1), *both(1, minutes=120))) == []
+
+
+def _completed(query_id: str, event: Mapping[str, object], minutes: int = 0) -> Record:
+    return seal(GENESIS, 1, T0 + dt.timedelta(minutes=minutes), COMPLETED, "alice", query_id, {"event": dict(event)})
+
+
+# A completed event as Trino 476 sends it for a query refused before it was created (the shape of
+# QueryMonitor.queryImmediateFailureEvent: taken from a SERVER_STARTING_UP refusal on the local stack).
+REFUSED = {"createTime": "2026-12-02T06:17:46.319Z", "executionStartTime": "2026-12-02T06:17:46.319Z",
+           "endTime": "2026-12-02T06:17:46.319Z", "metadata": {"queryState": "FAILED"},
+           "failureInfo": {"errorCode": {"name": "SERVER_STARTING_UP"}},
+           "statistics": {"cpuTime": 0.0, "wallTime": 0.0, "queuedTime": 0.0}}
+
+
+def test_a_query_refused_before_its_creation_sends_a_completion_only_and_is_no_gap() -> None:
+    refused = _completed(qid(0), REFUSED)
+    finder = GapFinder()
+    finder.see(refused)
+    for record in events(*both(1, minutes=120)):
+        finder.see(record)
+    assert [str(g) for g in finder.gaps()] == []
+
+
+def test_a_query_that_ran_and_lost_its_creation_is_still_a_gap() -> None:
+    ran = dict(REFUSED, endTime="2026-12-02T06:17:47.001Z",
+               statistics={"cpuTime": 0.2, "wallTime": 0.7, "queuedTime": 0.0, "scheduledTime": 0.1})
+    for event in (ran, dict(REFUSED, failureInfo=None), {"no": "statistics"}):
+        finder = GapFinder()
+        finder.see(_completed(qid(0), event))
+        assert [str(g) for g in finder.gaps()] == [f"query {qid(0)}: completed, but its creation was never recorded"]
