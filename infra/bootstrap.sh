@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what santelake needs on this machine, idempotently, then returns.
 #  - system packages (Debian): PostgreSQL server, Maven (fetches Trino and Keycloak once), and
-#    with --with-browser (the tests) headless Chromium, if missing
+#    with --with-browser (the tests) headless Chromium, strace and iproute2, if missing
 #  - a virtualenv at .venv with the package and its pinned dependencies (constraints.txt)
 # Large downloads (Trino, Keycloak, the MinIO build) are cached by `santelake up` under
 # ~/.cache/santelake (SANTELAKE_CACHE_DIR), keyed by version and verified by checksum.
@@ -22,6 +22,13 @@ command -v tar >/dev/null || need_apt+=(tar)
 # would: in headless Chromium. `santelake up` needs no browser.
 if [[ "${2:-}" == --with-browser ]] && ! command -v chromium >/dev/null; then
     need_apt+=(chromium)
+fi
+# The zero-egress test (tests/integration/test_egress.py) runs the stack in a network namespace
+# of its own (unshare, ip) and records every connect() with strace.
+if [[ "${2:-}" == --with-browser ]]; then
+    command -v strace >/dev/null || need_apt+=(strace)
+    command -v ip >/dev/null || need_apt+=(iproute2)
+    command -v unshare >/dev/null || need_apt+=(util-linux)
 fi
 if ((${#need_apt[@]})); then
     if [[ $(id -u) -ne 0 ]]; then

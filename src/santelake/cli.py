@@ -92,11 +92,18 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    from trino.exceptions import TrinoQueryError
+
     from santelake.access import query
     from santelake.access.token import dev_token
 
     layout = _layout(args)
-    names, rows = query.run(layout, dev_token(layout, args.user), args.sql)
+    try:
+        names, rows = query.run(layout, dev_token(layout, args.user), args.sql)
+    except TrinoQueryError as exc:
+        # Trino's own words, on one line: what a researcher needs to fix the query, no traceback.
+        message = " ".join(str(exc.message or "").split())
+        raise SantelakeError(f"Trino refused the query ({exc.error_name}): {message}") from None
     print(query.format_table(names, rows))
     return 0
 

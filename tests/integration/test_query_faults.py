@@ -83,3 +83,41 @@ def test_keycloak_down_refuses_new_logins_clearly_and_says_what_tokens_do(layout
     finally:
         stack.up(layout, only=("keycloak",))
     assert query.run(layout, dev_token(layout, "bob"), "SELECT 1")[1] == [(1,)]
+
+
+# Far more than a query may hold (query.max-memory-per-node, 512 MB): one group, so nothing spills.
+GREEDY_QUERY = ("SELECT cardinality(array_agg(rpad(a.person_id, 2000, 'x'))) FROM iceberg.snds.beneficiaries a "
+                "CROSS JOIN iceberg.snds.beneficiaries b")
+
+
+def test_a_query_over_its_memory_limit_fails_alone_and_the_coordinator_survives(layout: Layout) -> None:
+    import trino.exceptions
+
+    token = dev_token(layout, "alice")
+    trino_pid = process.read_pid(Trino(layout).processes()[0].pid_file)
+    outcome: dict[str, Any] = {}
+
+    def greedy() -> None:
+        try:
+            outcome["rows"] = query.run(layout, token, GREEDY_QUERY)[1]
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=greedy)
+    thread.start()
+    answered = 0
+    while thread.is_alive() and answered < 50:  # other researchers' queries meanwhile are answered
+        assert query.run(layout, token, "SELECT count(*) FROM iceberg.snds.beneficiaries")[1][0][0] > 0
+        answered += 1
+    thread.join(timeout=600)
+    assert not thread.is_alive(), "the greedy query neither ended nor failed in 10 minutes"
+    error = outcome.get("error")
+    assert isinstance(error, trino.exceptions.TrinoQueryError), outcome
+    assert error.error_name in ("EXCEEDED_LOCAL_MEMORY_LIMIT", "EXCEEDED_GLOBAL_MEMORY_LIMIT",
+                                "CLUSTER_OUT_OF_MEMORY"), (error.error_name, error.message)
+    assert "memory" in error.message.lower(), error.message
+    print(f"\n[faults] the greedy query failed alone ({error.error_name}: {error.message}); "
+          f"{answered} other queries answered meanwhile")
+    assert process.read_pid(Trino(layout).processes()[0].pid_file) == trino_pid, "Trino restarted"
+    assert Trino(layout).health().ok
+    assert query.run(layout, token, "SELECT 1")[1] == [(1,)]

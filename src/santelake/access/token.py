@@ -25,7 +25,7 @@ def _endpoint(layout: Layout, name: str) -> str:
 
 # What a login meets while Keycloak is down; tokens issued before keep working (docs/operations.md).
 KEYCLOAK_DOWN = ("Keycloak at {url} does not answer ({error}): no one can log in until it is back. Tokens "
-                 "issued before keep working until they expire (5 minutes).")
+                 "issued before keep working until they expire (5 minutes). See `santelake status`.")
 
 
 def dev_token(layout: Layout, user: str) -> str:

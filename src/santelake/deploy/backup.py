@@ -29,9 +29,9 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from santelake.digest import file_sha256
 from santelake.errors import ConfigError, ServiceError
@@ -60,7 +60,7 @@ def object_path(root: Path, key: str) -> Path:
     return root.joinpath(*parts)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Release:
     """A Helm release's objects, found by its instance label, reached with ``kubectl``."""
 
@@ -68,6 +68,7 @@ class Release:
     name: str
     kubectl: str
     values: Mapping[str, Any]
+    _stopped: list[tuple[str, dict[str, Any]]] = field(default_factory=list, repr=False)
 
     def run(self, *args: str, stdin: Path | None = None, stdout: Path | None = None,
             timeout: float = 600) -> str:
@@ -143,6 +144,67 @@ class Release:
                 process.wait(timeout=10)
 
 
+    # What backup() and restore() ask of a site (``Site``), for a Helm release.
+
+    def describe(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "release": self.name}
+
+    def pause_ingest(self) -> None:
+        self.airflow("dags", "pause", INGEST_DAG)
+
+    def unpause_ingest(self) -> None:
+        self.airflow("dags", "unpause", INGEST_DAG)
+
+    def running_load_tasks(self) -> list[str]:
+        return running_load_tasks(self.airflow)
+
+    def databases(self) -> dict[str, str]:
+        return {database: role for role, database in DATABASES.items()}
+
+    def dump(self, database: str, path: Path) -> None:
+        self.run("exec", self.pod("postgresql"), "-c", "postgresql", "--",
+                 *_psql_shell('pg_dump -Fc --username postgres --dbname "$1"'), database, stdout=path, timeout=3600)
+
+    def load(self, database: str, role: str, path: Path) -> None:
+        self.run("exec", "-i", self.pod("postgresql"), "-c", "postgresql", "--",
+                 *_psql_shell(PG_RESTORE + ' --no-owner --no-acl --role "$1" --username postgres --dbname "$2"'),
+                 role, database, stdin=path, timeout=3600)
+
+    def bucket_names(self) -> list[str]:
+        return sorted(_buckets(self.values).values())
+
+    def copied_before_dumps(self) -> list[str]:
+        return []
+
+    def object_store(self) -> contextlib.AbstractContextManager[Any]:
+        return _object_store(self)
+
+    def stop(self, report: Callable[[str], None], timeout: float) -> None:
+        workloads = {w["metadata"]["labels"]["app.kubernetes.io/component"]: w for w in self.workloads()}
+        self._stopped = [(c, workloads[c]) for c in STOPPED if c in workloads]
+        for component, workload in self._stopped:
+            kind, name = workload["kind"].lower(), workload["metadata"]["name"]
+            annotations = workload["metadata"].get("annotations") or {}
+            if REPLICAS_ANNOTATION not in annotations:
+                self.run("annotate", f"{kind}/{name}",
+                         f"{REPLICAS_ANNOTATION}={workload['spec'].get('replicas', 1)}")
+            report(f"stopping {component}")
+            self.run("scale", f"{kind}/{name}", "--replicas=0")
+        for component, _ in self._stopped:
+            self.run("wait", "--for=delete", "pod", "-l", self.selector(component), f"--timeout={timeout:.0f}s",
+                     timeout=timeout + 30)
+
+    def start(self, report: Callable[[str], None], timeout: float) -> None:
+        for component, workload in self._stopped:  # in STOPPED's order, each ready before the next starts
+            kind, name = workload["kind"].lower(), workload["metadata"]["name"]
+            replicas = (workload["metadata"].get("annotations") or {}).get(
+                REPLICAS_ANNOTATION, str(workload["spec"].get("replicas", 1)))
+            report(f"starting {component} ({replicas})")
+            self.run("scale", f"{kind}/{name}", f"--replicas={replicas}")
+            self.run("rollout", "status", f"{kind}/{name}", f"--timeout={timeout:.0f}s", timeout=timeout + 30)
+            self.run("annotate", f"{kind}/{name}", f"{REPLICAS_ANNOTATION}-")
+
+
 def release_of(namespace: str, name: str, kubectl: str, values: Mapping[str, Any]) -> Release:
     """The release, refused if its data is not in the chart's bundled stores (back those up with their own tools)."""
     if not values.get("postgresql", {}).get("bundled", True):
@@ -192,53 +254,82 @@ def _json_line(output: str) -> list[dict[str, Any]]:
     return found
 
 
-def _wait_for_no_running_load(release: Release, timeout: float, report: Callable[[str], None]) -> None:
-    """Wait until no task of a running ``ingest`` run is queued or running. (A paused DAG's runs get no
-    new task started, so a run whose load ended waits with its sweep unstarted: that is a quiet state.)"""
+class Site(Protocol):
+    """Where a backup comes from and a restore goes to: a Helm release (``Release``), or the local
+    stack (``santelake.runtime.backup.LocalSite``)."""
+
+    def describe(self) -> dict[str, Any]: ...
+    def pause_ingest(self) -> None: ...
+    def unpause_ingest(self) -> None: ...
+    def running_load_tasks(self) -> list[str]: ...
+    def databases(self) -> dict[str, str]: ...  # database -> the role a restore gives it ("": as dumped)
+    def dump(self, database: str, path: Path) -> None: ...
+    def load(self, database: str, role: str, path: Path) -> None: ...
+    def bucket_names(self) -> list[str]: ...
+    def copied_before_dumps(self) -> list[str]: ...  # buckets whose objects point at database rows, not back
+    def object_store(self) -> contextlib.AbstractContextManager[Any]: ...
+    def stop(self, report: Callable[[str], None], timeout: float) -> None: ...
+    def start(self, report: Callable[[str], None], timeout: float) -> None: ...
+
+
+# pg_restore as every restore runs it: all or nothing, the database's objects replaced.
+PG_RESTORE = "pg_restore --clean --if-exists --single-transaction --exit-on-error"
+
+
+def running_load_tasks(airflow: Callable[..., str]) -> list[str]:
+    """The ``ingest`` tasks queued or running. (A paused DAG's runs get no new task started, so a run
+    whose load ended waits with its sweep unstarted: that is a quiet state.)"""
+    busy = []
+    for run in _json_line(airflow("dags", "list-runs", INGEST_DAG, "--state", "running", "-o", "json")):
+        tasks = _json_line(airflow("tasks", "states-for-dag-run", INGEST_DAG, run["run_id"], "-o", "json"))
+        busy += [t["task_id"] for t in tasks if t.get("state") in ACTIVE_TASK_STATES]
+    return busy
+
+
+def _wait_for_no_running_load(site: Site, timeout: float, report: Callable[[str], None]) -> None:
     deadline = time.monotonic() + timeout
-    while True:
-        busy = []
-        for run in _json_line(release.airflow("dags", "list-runs", INGEST_DAG, "--state", "running", "-o", "json")):
-            tasks = _json_line(release.airflow("tasks", "states-for-dag-run", INGEST_DAG, run["run_id"], "-o", "json"))
-            busy += [t["task_id"] for t in tasks if t.get("state") in ACTIVE_TASK_STATES]
-        if not busy:
-            return
+    while busy := site.running_load_tasks():
         if time.monotonic() > deadline:
             raise ServiceError(f"{INGEST_DAG} tasks {busy} still active after {timeout:.0f} s; the backup stopped")
         report(f"waiting for the running {INGEST_DAG} task(s) {busy} to end")
         time.sleep(10)
 
 
-def backup(release: Release, target: Path, *, report: Callable[[str], None] = print,
-           load_timeout: float = 3600) -> dict[str, Any]:
-    """Back up ``release`` into the empty or new directory ``target``; returns the manifest."""
+def backup(site: Site, target: Path, *, report: Callable[[str], None] = print, load_timeout: float = 3600,
+           extra: Callable[[Path, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Back up ``site`` into the empty or new directory ``target``; returns the manifest. ``extra``
+    adds files of the site's own (and their manifest entries) before the manifest is written."""
     if target.exists() and any(target.iterdir()):
         raise ConfigError(f"{target}: not empty; a backup goes into a new directory")
     target.mkdir(mode=0o700, parents=True, exist_ok=True)
     target.chmod(0o700)
-    manifest: dict[str, Any] = {"format": FORMAT, "namespace": release.namespace, "release": release.name,
+    manifest: dict[str, Any] = {"format": FORMAT, **site.describe(),
                                 "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                 "databases": {}, "buckets": {}}
     report(f"pausing the {INGEST_DAG} DAG")
-    release.airflow("dags", "pause", INGEST_DAG)
+    site.pause_ingest()
     try:
-        _wait_for_no_running_load(release, load_timeout, report)
-        postgres = release.pod("postgresql")
-        for role, database in sorted(DATABASES.items()):
+        _wait_for_no_running_load(site, load_timeout, report)
+        first = site.copied_before_dumps()
+        with site.object_store() as client:
+            for bucket in first:
+                manifest["buckets"][bucket] = _copy_bucket(client, bucket, target / "buckets" / bucket, report)
+        for database, role in sorted(site.databases().items()):
             path = target / f"{database}.dump"
             report(f"pg_dump {database}")
             path.touch(mode=0o600)
-            release.run("exec", postgres, "-c", "postgresql", "--",
-                        *_psql_shell('pg_dump -Fc --username postgres --dbname "$1"'), database,
-                        stdout=path, timeout=3600)
+            site.dump(database, path)
             manifest["databases"][database] = {"role": role, "file": path.name, "sha256": file_sha256(path),
                                                "bytes": path.stat().st_size}
-        with _object_store(release) as client:
-            for bucket in sorted(_buckets(release.values).values()):
-                manifest["buckets"][bucket] = _copy_bucket(client, bucket, target / "buckets" / bucket, report)
+        with site.object_store() as client:
+            for bucket in site.bucket_names():
+                if bucket not in first:
+                    manifest["buckets"][bucket] = _copy_bucket(client, bucket, target / "buckets" / bucket, report)
+        if extra is not None:
+            extra(target, manifest)
     finally:
         report(f"unpausing the {INGEST_DAG} DAG")
-        release.airflow("dags", "unpause", INGEST_DAG)
+        site.unpause_ingest()
     manifest["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     write_private(target / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
@@ -287,47 +378,24 @@ def read_manifest(source: Path) -> dict[str, Any]:
     return manifest
 
 
-def restore(release: Release, source: Path, *, report: Callable[[str], None] = print,
-            timeout: float = 1800) -> None:
-    """Restore the backup in ``source`` into ``release``, replacing its lake, extracts and databases."""
-    manifest = read_manifest(source)
-    missing = set(_buckets(release.values).values()) - set(manifest["buckets"])
+def restore(site: Site, source: Path, *, report: Callable[[str], None] = print, timeout: float = 1800,
+            manifest: dict[str, Any] | None = None) -> None:
+    """Restore the backup in ``source`` into ``site``, replacing its lake, extracts and databases."""
+    manifest = manifest if manifest is not None else read_manifest(source)
+    missing = set(site.bucket_names()) - set(manifest["buckets"])
     if missing:
-        raise ConfigError(f"{source}: the backup has no copy of bucket(s) {sorted(missing)} this release uses")
-    workloads = {w["metadata"]["labels"]["app.kubernetes.io/component"]: w for w in release.workloads()}
-    stopped = [(c, workloads[c]) for c in STOPPED if c in workloads]
-    for component, workload in stopped:
-        kind, name = workload["kind"].lower(), workload["metadata"]["name"]
-        annotations = workload["metadata"].get("annotations") or {}
-        if REPLICAS_ANNOTATION not in annotations:
-            release.run("annotate", f"{kind}/{name}",
-                        f"{REPLICAS_ANNOTATION}={workload['spec'].get('replicas', 1)}")
-        report(f"stopping {component}")
-        release.run("scale", f"{kind}/{name}", "--replicas=0")
-    for component, _ in stopped:
-        release.run("wait", "--for=delete", "pod", "-l", release.selector(component), f"--timeout={timeout:.0f}s",
-                    timeout=timeout + 30)
-    with _object_store(release) as client:
+        raise ConfigError(f"{source}: the backup has no copy of bucket(s) {sorted(missing)} this site uses")
+    site.stop(report, timeout)
+    with site.object_store() as client:
         for bucket, objects in sorted(manifest["buckets"].items()):
-            if bucket in _buckets(release.values).values():
+            if bucket in site.bucket_names():
                 _mirror(client, bucket, source / "buckets" / bucket, objects, report)
-    postgres = release.pod("postgresql")
     for database, entry in sorted(manifest["databases"].items()):
         report(f"pg_restore {database}")
-        release.run("exec", "-i", postgres, "-c", "postgresql", "--",
-                    *_psql_shell('pg_restore --clean --if-exists --no-owner --no-acl --single-transaction '
-                                 '--exit-on-error --role "$1" --username postgres --dbname "$2"'),
-                    entry["role"], database, stdin=source / entry["file"], timeout=3600)
-    for component, workload in stopped:  # in STOPPED's order, each ready before the next starts
-        kind, name = workload["kind"].lower(), workload["metadata"]["name"]
-        replicas = (workload["metadata"].get("annotations") or {}).get(
-            REPLICAS_ANNOTATION, str(workload["spec"].get("replicas", 1)))
-        report(f"starting {component} ({replicas})")
-        release.run("scale", f"{kind}/{name}", f"--replicas={replicas}")
-        release.run("rollout", "status", f"{kind}/{name}", f"--timeout={timeout:.0f}s", timeout=timeout + 30)
-        release.run("annotate", f"{kind}/{name}", f"{REPLICAS_ANNOTATION}-")
+        site.load(database, entry["role"], source / entry["file"])
+    site.start(report, timeout)
     # The backup's Airflow database has ingest paused (the backup paused it while dumping).
-    release.airflow("dags", "unpause", INGEST_DAG)
+    site.unpause_ingest()
     report("restored")
 
 

@@ -53,9 +53,24 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_layout(args: argparse.Namespace) -> Any:
+    from santelake.config import load_settings
+    from santelake.runtime.layout import Layout
+
+    return Layout(load_settings({"state_dir": args.state_dir}))
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from santelake.deploy.backup import backup, release_of
 
+    if args.namespace is None:
+        from santelake.runtime.backup import back_up
+
+        manifest = back_up(_local_layout(args), Path(args.to))
+        objects = sum(len(o) for o in manifest["buckets"].values())
+        print(f"backed up the local stack: {len(manifest['databases'])} databases, {objects} objects and "
+              f"{len(manifest['secrets']['names'])} sealed secrets into {args.to}")
+        return 0
     release = release_of(args.namespace, args.release, _kubectl(args), _values(args))
     manifest = backup(release, Path(args.to))
     objects = sum(len(o) for o in manifest["buckets"].values())
@@ -66,6 +81,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from santelake.deploy.backup import release_of, restore
 
+    if args.namespace is None:
+        from santelake.runtime.backup import restore_fresh
+
+        restore_fresh(_local_layout(args), Path(getattr(args, "from")))
+        return 0
     if not args.replace:
         raise ConfigError("a restore replaces the release's lake, landed extracts and databases: "
                           "pass --replace to confirm")
@@ -73,10 +93,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command(subparsers: Any, name: str, summary: str, func: Any) -> Any:
-    """A subcommand about one Helm release: its namespace, name, values files and kubectl."""
+def _command(subparsers: Any, name: str, summary: str, func: Any, *, local: bool = False) -> Any:
+    """A subcommand about one Helm release: its namespace, name, values files and kubectl (without
+    ``--namespace``, where ``local``: about the local stack)."""
     command = subparsers.add_parser(name, help=summary)
-    command.add_argument("--namespace", required=True)
+    command.add_argument("--namespace", required=not local,
+                         help="the release's namespace" + ("; without it, the local stack" if local else ""))
     command.add_argument("--release", default="santelake", help="the Helm release name (default santelake)")
     command.add_argument("-f", "--values", action="append", metavar="FILE", help="values files, as given to helm")
     command.add_argument("--kubectl", help="the kubectl to use (default: the one on PATH)")
@@ -88,11 +110,13 @@ def register(subparsers: Any) -> None:
     _command(subparsers, "secrets", "create the Secrets the chart's values name and the namespace lacks (generated "
                                     "values, never printed; existing ones are left alone)", cmd_secrets)
     backup = _command(subparsers, "backup", "back up a release's databases and buckets (bundled PostgreSQL and "
-                                            "MinIO) into a new directory, ingestion paused meanwhile "
-                                            "(docs/operations.md)", cmd_backup)
+                                            "MinIO), or the local stack's with its secrets sealed, into a new "
+                                            "directory, ingestion paused meanwhile (docs/operations.md)", cmd_backup,
+                      local=True)
     backup.add_argument("--to", required=True, metavar="DIR", help="a new or empty directory")
     restore = _command(subparsers, "restore", "restore a backup into a release (a fresh one): checked first, then "
                                               "buckets and databases replaced with Keycloak, Trino and Airflow "
-                                              "stopped", cmd_restore)
+                                              "stopped; or a local backup into a fresh state folder", cmd_restore,
+                       local=True)
     restore.add_argument("--from", required=True, metavar="DIR", help="a directory `santelake backup` wrote")
     restore.add_argument("--replace", action="store_true", help="confirm that the release's current data is replaced")

@@ -140,3 +140,17 @@ def test_the_realm_defines_every_resource_and_scope_the_auth_manager_asks_for(as
 
 def test_the_client_redirects_to_the_auth_managers_own_routes(asked: dict[str, list[str]]) -> None:
     assert {keycloak.AIRFLOW_LOGIN_CALLBACK, keycloak.AIRFLOW_LOGOUT_CALLBACK} <= set(asked["routes"])
+
+
+def test_lockouts_are_temporary_and_the_chart_starts_keycloak_as_the_local_runtime_does() -> None:
+    import yaml
+
+    data = realm("santelake", "trino", ["researchers"], airflow_admins="researchers", allow_password_grant=False)
+    assert data["bruteForceProtected"] is True and data["permanentLockout"] is False
+    assert int(data["failureFactor"]) > 0 and int(data["maxFailureWaitSeconds"]) <= 900  # type: ignore[call-overload]
+    chart = Path(__file__).parents[3] / "helm" / "santelake" / "templates" / "statefulset-keycloak.yaml"
+    args_line = next(line for line in chart.read_text().splitlines() if line.strip().startswith("args:"))
+    args = yaml.safe_load(args_line.strip().removeprefix("args:"))
+    assert args == ["start", "--optimized", "--import-realm", *keycloak.RUNTIME_OPTIONS]
+    for name, value in keycloak.RUNTIME_ENV.items():
+        assert f"- {{name: {name}, value: {json.dumps(value)}}}" in chart.read_text(), name

@@ -23,6 +23,9 @@ from santelake.render.airflow import CLIENT_SECRET_NAME
 from santelake.render.keycloak import (
     AIRFLOW_SECRET_ENV,
     AIRFLOW_URL_ENV,
+    BRUTE_FORCE,
+    RUNTIME_ENV,
+    RUNTIME_OPTIONS,
     airflow_client,
     audience_mapper,
     realm_json,
@@ -82,6 +85,7 @@ class Keycloak(Service):
             "KC_LOG": "console",
             # One node: no JGroups cluster, which would listen on every interface.
             "KC_CACHE": "local",
+            **RUNTIME_ENV,
             # Read by the realm import (placeholders in the realm file).
             AIRFLOW_SECRET_ENV: self.layout.secrets.get(CLIENT_SECRET_NAME),
             AIRFLOW_URL_ENV: self.layout.url("airflow"),
@@ -109,7 +113,7 @@ class Keycloak(Service):
             marker.write_text(wanted + "\n")
 
     def processes(self) -> list[ProcessSpec]:
-        command = [str(self.home / "bin" / "kc.sh"), "start", "--optimized", "--import-realm"]
+        command = [str(self.home / "bin" / "kc.sh"), "start", "--optimized", "--import-realm", *RUNTIME_OPTIONS]
         return [self.spec(command, self._env(), cwd=self.home)]
 
     def health(self) -> Health:
@@ -134,6 +138,8 @@ class Keycloak(Service):
             admin.set_user_password(user_id, password, temporary=False)
         # Groups and memberships come from policies/, like Trino's group file.
         sync_groups(admin, self._compiled())
+        # The realm is imported once; settings it gained since are brought to an existing one here.
+        admin.update_realm(REALM, BRUTE_FORCE)
         self._ensure_airflow_client(admin)
         self._ensure_audit(admin)
 
