@@ -2,7 +2,7 @@
 running stack, restored into a fresh state folder, has the same tables, row counts and snapshots,
 answers a researcher's query the same, and its audit trail is proven.
 
-The session's stack is stopped while the restored one runs on the same ports, then started again.
+The restored stack runs beside the session's, on ports of its own (each port moved by PORT_SHIFT).
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ pytestmark = pytest.mark.faults
 
 RESEARCHER_QUERY = QUESTION  # santelake up's: alice's stays per ICD-10 chapter per year
 SANTELAKE = str(Path(sys.executable).parent / "santelake")
+PORT_SHIFT = 1000
+PORT_FIELDS = ("postgres_port", "minio_port", "keycloak_port", "keycloak_management_port", "trino_port",
+               "trino_internal_port", "airflow_port", "audit_port")
 
 
 def _lake(layout: Layout) -> dict[str, tuple[int | None, int]]:
@@ -54,21 +57,24 @@ def _lake(layout: Layout) -> dict[str, tuple[int | None, int]]:
 
 @pytest.fixture()
 def fresh(layout: Layout) -> Iterator[Layout]:
-    """A new state folder beside the session's (the PostgreSQL user must reach it), removed after."""
+    """A new state folder beside the session's (the PostgreSQL user must reach it) and ports of its
+    own, so the restored stack runs beside the session's; stopped and removed after."""
     root = layout.settings.state_dir.with_name(".santelake-restored")
     shutil.rmtree(root, ignore_errors=True)
-    restored = Layout(load_settings({"state_dir": root}))
+    ports = {name: getattr(layout.settings, name) + PORT_SHIFT for name in PORT_FIELDS}
+    restored = Layout(load_settings({"state_dir": root, **ports}))
     try:
         yield restored
     finally:
         stack.down(restored, log=lambda line: None)
         shutil.rmtree(root, ignore_errors=True)
-        stack.up(layout, log=lambda line: print(f"[stack] {line}"))
 
 
 def _santelake(layout: Layout, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The CLI on ``layout``'s state folder and ports."""
+    ports = {f"SANTELAKE_{name.upper()}": str(getattr(layout.settings, name)) for name in PORT_FIELDS}
     return subprocess.run([SANTELAKE, "--state-dir", str(layout.settings.state_dir), *args], capture_output=True,
-                          text=True, timeout=1800, env=env, check=False)
+                          text=True, timeout=1800, env=env | ports, check=False)
 
 
 def test_a_local_backup_restored_into_a_fresh_state_folder_is_the_same_lake(
@@ -95,7 +101,6 @@ def test_a_local_backup_restored_into_a_fresh_state_folder_is_the_same_lake(
         "the key chain lies in the backup in the clear"
     assert (target / SECRETS_FILE).stat().st_mode & 0o077 == 0
 
-    stack.down(layout, log=lambda line: None)
     restored = _santelake(fresh, "restore", "--from", str(target), env=env)
     assert restored.returncode == 0, restored.stdout[-2000:] + restored.stderr[-3000:]
 
@@ -103,3 +108,4 @@ def test_a_local_backup_restored_into_a_fresh_state_folder_is_the_same_lake(
     assert query.run(fresh, dev_token(fresh, "alice"), RESEARCHER_QUERY)[1] == answer
     verified = _santelake(fresh, "audit", "verify", env=env)
     assert verified.returncode in (0, 2) and "audit trail proven" in verified.stdout, verified.stdout + verified.stderr
+    assert _lake(layout) == before, "the session's own lake changed"
