@@ -60,8 +60,24 @@ def object_path(root: Path, key: str) -> Path:
     return root.joinpath(*parts)
 
 
+class IngestThroughAirflow:
+    """A site's ``ingest`` DAG paused, unpaused and watched through its ``airflow`` CLI."""
+
+    def airflow(self, *args: str, timeout: float = 300) -> str:
+        raise NotImplementedError
+
+    def pause_ingest(self) -> None:
+        self.airflow("dags", "pause", INGEST_DAG)
+
+    def unpause_ingest(self) -> None:
+        self.airflow("dags", "unpause", INGEST_DAG)
+
+    def running_load_tasks(self) -> list[str]:
+        return running_load_tasks(self.airflow)
+
+
 @dataclass
-class Release:
+class Release(IngestThroughAirflow):
     """A Helm release's objects, found by its instance label, reached with ``kubectl``."""
 
     namespace: str
@@ -148,15 +164,6 @@ class Release:
 
     def describe(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "release": self.name}
-
-    def pause_ingest(self) -> None:
-        self.airflow("dags", "pause", INGEST_DAG)
-
-    def unpause_ingest(self) -> None:
-        self.airflow("dags", "unpause", INGEST_DAG)
-
-    def running_load_tasks(self) -> list[str]:
-        return running_load_tasks(self.airflow)
 
     def databases(self) -> dict[str, str]:
         return {database: role for role, database in DATABASES.items()}

@@ -30,7 +30,7 @@ from typing import Any
 
 from santelake.audit.config import AUDIT_BUCKET
 from santelake.audit.store import DATABASE as AUDIT_DATABASE
-from santelake.deploy.backup import PG_RESTORE, backup, read_manifest, restore, running_load_tasks
+from santelake.deploy.backup import PG_RESTORE, IngestThroughAirflow, backup, read_manifest, restore
 from santelake.digest import file_sha256
 from santelake.errors import ConfigError, ServiceError
 from santelake.files import write_private
@@ -95,7 +95,7 @@ def unseal(blob: bytes, secret: str, origin: str) -> dict[str, bytes]:
     return {name: base64.b64decode(value) for name, value in json.loads(plain).items()}
 
 
-class LocalSite:
+class LocalSite(IngestThroughAirflow):
     """The local stack, as ``santelake.deploy.backup`` backs up and restores a site."""
 
     def __init__(self, layout: Layout, report: Callable[[str], None] = print) -> None:
@@ -111,19 +111,6 @@ class LocalSite:
         airflow = Airflow(self.layout)
         return run_checked([airflow.airflow_bin, *args], f"airflow {' '.join(args[:2])}", env=airflow.process_env(),
                            timeout=timeout)
-
-    def pause_ingest(self) -> None:
-        from santelake.deploy.backup import INGEST_DAG
-
-        self.airflow("dags", "pause", INGEST_DAG)
-
-    def unpause_ingest(self) -> None:
-        from santelake.deploy.backup import INGEST_DAG
-
-        self.airflow("dags", "unpause", INGEST_DAG)
-
-    def running_load_tasks(self) -> list[str]:
-        return running_load_tasks(self.airflow)
 
     def databases(self) -> dict[str, str]:
         # The trail's database keeps its owner and grants as dumped (its writer may only insert).
