@@ -159,7 +159,6 @@ class Release(IngestThroughAirflow):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
 
-
     # What backup() and restore() ask of a site (``Site``), for a Helm release.
 
     def describe(self) -> dict[str, Any]:
