@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from santelake.runtime.layout import Layout
+
 SUITE = {
     "by_sex": "SELECT sex_code, count(*) FROM iceberg.snds.beneficiaries GROUP BY sex_code",
     "by_department": "SELECT residence_department, count(*) FROM iceberg.snds.beneficiaries GROUP BY 1 ORDER BY 1",
@@ -65,7 +67,7 @@ class Tally:
             self.example.setdefault(kind, str(exc).splitlines()[0][:300] if str(exc) else "")
 
 
-def researcher(layout: object, user: str, index: int, until: float, think: float, tally: Tally,
+def researcher(layout: Layout, user: str, index: int, until: float, think: float, tally: Tally,
                start: threading.Barrier) -> None:
     from santelake.access import query
     from santelake.access.token import dev_token
@@ -79,9 +81,9 @@ def researcher(layout: object, user: str, index: int, until: float, think: float
         began = time.monotonic()
         try:
             if token is None or began - issued > TOKEN_RENEWAL:
-                token, issued = dev_token(layout, user), time.monotonic()  # type: ignore[arg-type]
+                token, issued = dev_token(layout, user), time.monotonic()
                 began = time.monotonic()
-            query.run(layout, token, SUITE[name])  # type: ignore[arg-type]
+            query.run(layout, token, SUITE[name])
             tally.ok(name, time.monotonic() - began)
         except Exception as exc:  # every failure is counted and shown, none stops the run
             tally.failed(name, exc)
@@ -153,7 +155,6 @@ def main() -> None:
 
     from santelake.config import load_settings
     from santelake.runtime import process
-    from santelake.runtime.layout import Layout
     from santelake.runtime.services.trino import Trino
 
     layout = Layout(load_settings())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what santelake needs on this machine, idempotently, then returns.
 #  - system packages (Debian): PostgreSQL server, Maven (fetches Trino and Keycloak once), and
-#    with --with-browser (the tests) headless Chromium, strace and iproute2, if missing
+#    with --for-tests headless Chromium, strace and iproute2, if missing
 #  - a virtualenv at .venv with the package and its pinned dependencies (constraints.txt)
 # Large downloads (Trino, Keycloak, the MinIO build) are cached by `santelake up` under
 # ~/.cache/santelake (SANTELAKE_CACHE_DIR), keyed by version and verified by checksum.
@@ -18,14 +18,12 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! id postgres
 fi
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v tar >/dev/null || need_apt+=(tar)
-# The tests (infra/test passes --with-browser) look at the data catalogue's pages as a person
-# would: in headless Chromium. `santelake up` needs no browser.
-if [[ "${2:-}" == --with-browser ]] && ! command -v chromium >/dev/null; then
-    need_apt+=(chromium)
-fi
-# The zero-egress test (tests/integration/test_egress.py) runs the stack in a network namespace
-# of its own (unshare, ip) and records every connect() with strace.
-if [[ "${2:-}" == --with-browser ]]; then
+# What only the tests need (infra/test passes --for-tests; `santelake up` needs none of it):
+# headless Chromium, to look at the data catalogue's pages as a person would; strace, ip and
+# unshare, for the zero-egress test (tests/integration/test_egress.py: the stack in a network
+# namespace of its own, every connect() recorded).
+if [[ "${2:-}" == --for-tests ]]; then
+    command -v chromium >/dev/null || need_apt+=(chromium)
     command -v strace >/dev/null || need_apt+=(strace)
     command -v ip >/dev/null || need_apt+=(iproute2)
     command -v unshare >/dev/null || need_apt+=(util-linux)

@@ -19,10 +19,11 @@ IN_A_POD = env_name("catalog_host")
 
 def layout_from(args: argparse.Namespace) -> Layout:
     """The installation named by the global options; for command modules too."""
-    return _layout(args)
+    return layout_of(args)
 
 
-def _layout(args: argparse.Namespace) -> Layout:
+def layout_of(args: argparse.Namespace) -> Layout:
+    """The local installation the command's ``--state-dir`` names."""
     return Layout(load_settings({"state_dir": args.state_dir}))
 
 
@@ -36,7 +37,7 @@ def platform_from(args: argparse.Namespace) -> PlatformSettings:
     from santelake.runtime.platform import platform_settings
     from santelake.runtime.services.audit import client_environment
 
-    layout = _layout(args)
+    layout = layout_of(args)
     if URL_ENV not in os.environ:
         os.environ.update(client_environment(layout))
     return platform_settings(layout)
@@ -45,7 +46,7 @@ def platform_from(args: argparse.Namespace) -> PlatformSettings:
 def cmd_up(args: argparse.Namespace) -> int:
     from santelake.runtime import stack
 
-    layout = _layout(args)
+    layout = layout_of(args)
     stack.up(layout, only=tuple(args.only or ()))
     if args.only:
         return 0
@@ -71,20 +72,20 @@ def _print_status(layout: Layout) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    return 0 if _print_status(_layout(args)) else 1
+    return 0 if _print_status(layout_of(args)) else 1
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     from santelake.runtime import stack
 
-    stack.down(_layout(args))
+    stack.down(layout_of(args))
     return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
     from santelake.access.token import dev_token, device_login
 
-    layout = _layout(args)
+    layout = layout_of(args)
     token = device_login(layout, show=lambda m: print(m, file=sys.stderr)) if args.device \
         else dev_token(layout, args.user)
     print(token)
@@ -97,7 +98,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from santelake.access import query
     from santelake.access.token import dev_token
 
-    layout = _layout(args)
+    layout = layout_of(args)
     try:
         names, rows = query.run(layout, dev_token(layout, args.user), args.sql)
     except TrinoQueryError as exc:

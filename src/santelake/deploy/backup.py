@@ -29,7 +29,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -76,7 +76,7 @@ class IngestThroughAirflow:
         return running_load_tasks(self.airflow)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Release(IngestThroughAirflow):
     """A Helm release's objects, found by its instance label, reached with ``kubectl``."""
 
@@ -84,7 +84,6 @@ class Release(IngestThroughAirflow):
     name: str
     kubectl: str
     values: Mapping[str, Any]
-    _stopped: list[tuple[str, dict[str, Any]]] = field(default_factory=list, repr=False)
 
     def run(self, *args: str, stdin: Path | None = None, stdout: Path | None = None,
             timeout: float = 600) -> str:
@@ -185,10 +184,14 @@ class Release(IngestThroughAirflow):
     def object_store(self) -> contextlib.AbstractContextManager[Any]:
         return _object_store(self)
 
-    def stop(self, report: Callable[[str], None], timeout: float) -> None:
+    def _stoppable(self) -> list[tuple[str, dict[str, Any]]]:
+        """The release's workloads a restore stops, in STOPPED's order."""
         workloads = {w["metadata"]["labels"]["app.kubernetes.io/component"]: w for w in self.workloads()}
-        self._stopped = [(c, workloads[c]) for c in STOPPED if c in workloads]
-        for component, workload in self._stopped:
+        return [(c, workloads[c]) for c in STOPPED if c in workloads]
+
+    def stop(self, report: Callable[[str], None], timeout: float) -> None:
+        stopped = self._stoppable()
+        for component, workload in stopped:
             kind, name = workload["kind"].lower(), workload["metadata"]["name"]
             annotations = workload["metadata"].get("annotations") or {}
             if REPLICAS_ANNOTATION not in annotations:
@@ -196,15 +199,18 @@ class Release(IngestThroughAirflow):
                          f"{REPLICAS_ANNOTATION}={workload['spec'].get('replicas', 1)}")
             report(f"stopping {component}")
             self.run("scale", f"{kind}/{name}", "--replicas=0")
-        for component, _ in self._stopped:
+        for component, _ in stopped:
             self.run("wait", "--for=delete", "pod", "-l", self.selector(component), f"--timeout={timeout:.0f}s",
                      timeout=timeout + 30)
 
     def start(self, report: Callable[[str], None], timeout: float) -> None:
-        for component, workload in self._stopped:  # in STOPPED's order, each ready before the next starts
+        """Start what ``stop`` stopped: the workloads carrying its replica count annotation (a rerun
+        after a failure finds them the same way), in STOPPED's order, each ready before the next."""
+        for component, workload in self._stoppable():
+            replicas = (workload["metadata"].get("annotations") or {}).get(REPLICAS_ANNOTATION)
+            if replicas is None:
+                continue
             kind, name = workload["kind"].lower(), workload["metadata"]["name"]
-            replicas = (workload["metadata"].get("annotations") or {}).get(
-                REPLICAS_ANNOTATION, str(workload["spec"].get("replicas", 1)))
             report(f"starting {component} ({replicas})")
             self.run("scale", f"{kind}/{name}", f"--replicas={replicas}")
             self.run("rollout", "status", f"{kind}/{name}", f"--timeout={timeout:.0f}s", timeout=timeout + 30)
@@ -374,6 +380,8 @@ def read_manifest(source: Path) -> dict[str, Any]:
     files = [(source / d["file"], d) for d in manifest["databases"].values()]
     files += [(object_path(source / "buckets" / bucket, o["key"]), o)
               for bucket, objects in manifest["buckets"].items() for o in objects]
+    if "secrets" in manifest:  # a local stack's, sealed (santelake.runtime.backup)
+        files.append((source / manifest["secrets"]["file"], manifest["secrets"]))
     for file, entry in files:
         if not file.is_file():
             problems.append(f"{file}: missing")

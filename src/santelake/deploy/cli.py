@@ -53,26 +53,16 @@ def cmd_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_layout(args: argparse.Namespace) -> Any:
-    from santelake.config import load_settings
-    from santelake.runtime.layout import Layout
-
-    return Layout(load_settings({"state_dir": args.state_dir}))
-
-
 def cmd_backup(args: argparse.Namespace) -> int:
     from santelake.deploy.backup import backup, release_of
 
     if args.namespace is None:
+        from santelake.cli import layout_of
         from santelake.runtime.backup import back_up
 
-        manifest = back_up(_local_layout(args), Path(args.to))
-        objects = sum(len(o) for o in manifest["buckets"].values())
-        print(f"backed up the local stack: {len(manifest['databases'])} databases, {objects} objects and "
-              f"{len(manifest['secrets']['names'])} sealed secrets into {args.to}")
-        return 0
-    release = release_of(args.namespace, args.release, _kubectl(args), _values(args))
-    manifest = backup(release, Path(args.to))
+        manifest = back_up(layout_of(args), Path(args.to))
+    else:
+        manifest = backup(release_of(args.namespace, args.release, _kubectl(args), _values(args)), Path(args.to))
     objects = sum(len(o) for o in manifest["buckets"].values())
     print(f"backed up {len(manifest['databases'])} databases and {objects} objects into {args.to}")
     return 0
@@ -82,9 +72,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from santelake.deploy.backup import release_of, restore
 
     if args.namespace is None:
+        from santelake.cli import layout_of
         from santelake.runtime.backup import restore_fresh
 
-        restore_fresh(_local_layout(args), Path(getattr(args, "from")))
+        restore_fresh(layout_of(args), Path(getattr(args, "from")))
         return 0
     if not args.replace:
         raise ConfigError("a restore replaces the release's lake, landed extracts and databases: "

@@ -98,9 +98,8 @@ def unseal(blob: bytes, secret: str, origin: str) -> dict[str, bytes]:
 class LocalSite(IngestThroughAirflow):
     """The local stack, as ``santelake.deploy.backup`` backs up and restores a site."""
 
-    def __init__(self, layout: Layout, report: Callable[[str], None] = print) -> None:
+    def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self.report = report
 
     def describe(self) -> dict[str, Any]:
         return {"site": "local", "state_dir": str(self.layout.settings.state_dir)}
@@ -117,9 +116,11 @@ class LocalSite(IngestThroughAirflow):
         return {database: role for role, database in DATABASES.items()} | {AUDIT_DATABASE: ""}
 
     def _client_env(self) -> dict[str, str]:
+        from santelake.runtime.services.postgres import SUPERUSER
+
         s = self.layout.settings
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PGHOST": s.hostname, "PGPORT": str(s.postgres_port),
-                "PGUSER": "postgres", "PGPASSWORD": self.layout.secrets.get("postgres-superuser-password"),
+                "PGUSER": SUPERUSER, "PGPASSWORD": self.layout.secrets.get("postgres-superuser-password"),
                 "PGSSLMODE": "verify-full", "PGSSLROOTCERT": str(self.layout.tls.ca_cert), "PGCONNECT_TIMEOUT": "10"}
 
     def dump(self, database: str, path: Path) -> None:
@@ -180,7 +181,7 @@ def back_up(layout: Layout, target: Path, report: Callable[[str], None] = print)
                                "names": sorted(files), "given_by_environment": given}
         report(f"secrets: {len(files)} sealed in {SECRETS_FILE}")
 
-    return backup(LocalSite(layout, report), target, report=report, extra=add_secrets)
+    return backup(LocalSite(layout), target, report=report, extra=add_secrets)
 
 
 def _has_data(layout: Layout) -> list[str]:
@@ -188,8 +189,9 @@ def _has_data(layout: Layout) -> list[str]:
     from santelake.runtime.services.postgres import Postgres
 
     found = []
-    if (Postgres(layout).data_dir / "PG_VERSION").exists():
-        found.append(str(Postgres(layout).data_dir))
+    postgres_data = Postgres(layout).data_dir
+    if (postgres_data / "PG_VERSION").exists():
+        found.append(str(postgres_data))
     minio_dir = Minio(layout).directory
     if minio_dir.is_dir() and any(minio_dir.iterdir()):
         found.append(str(minio_dir))
@@ -205,13 +207,11 @@ def restore_fresh(layout: Layout, source: Path, report: Callable[[str], None] = 
         raise ConfigError(f"{layout.settings.state_dir} holds data already ({', '.join(found)}); a local restore goes "
                           "into a fresh state folder: choose a new one with --state-dir, or move this one aside "
                           "after `santelake down`")
-    manifest = read_manifest(source)  # every file checked before anything changes
+    manifest = read_manifest(source)  # every file checked before anything changes, the sealed secrets too
     entry = manifest.get("secrets")
     if manifest.get("site") != "local" or not entry:
         raise ConfigError(f"{source}: not a backup of a local stack (a Helm release's is restored with --namespace)")
     sealed = source / entry["file"]
-    if not sealed.is_file() or file_sha256(sealed) != entry["sha256"]:
-        raise ConfigError(f"{sealed}: missing or differs from the manifest; nothing was restored")
     files = unseal(sealed.read_bytes(), passphrase(), str(sealed))
     for name, content in files.items():
         if "/" in name or name.startswith("."):
@@ -222,4 +222,4 @@ def restore_fresh(layout: Layout, source: Path, report: Callable[[str], None] = 
         if provided(name) is None:
             report(f"note: {name} was given through {env_name(name)} when backed up; give it again")
     stack.up(layout, log=report, only=("postgres", "minio"))
-    restore(LocalSite(layout, report), source, report=report, manifest=manifest)
+    restore(LocalSite(layout), source, report=report, manifest=manifest)

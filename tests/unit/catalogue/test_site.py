@@ -106,7 +106,7 @@ def test_the_search_finds_what_a_person_types_in_a_real_browser(tmp_path: Path, 
     import subprocess
 
     browser = shutil.which("chromium")
-    assert browser, "chromium is missing: `bash infra/test` installs it (infra/bootstrap.sh dev --with-browser)"
+    assert browser, "chromium is missing: `bash infra/test` installs it (infra/bootstrap.sh dev --for-tests)"
     build(tmp_path, runner.schemas(), policies, PUBLIC, today=TODAY)
 
     def found(words: str) -> list[str]:
