@@ -3,7 +3,11 @@
 - who queried which tables, how often, and how many rows left the platform;
 - denied attempts;
 - queries by a project's members after the project's end (or before its start), from the
-  project files in ``policies/``.
+  project files in ``policies/``;
+- statistics and plan requests (``EXPLAIN``, ``EXPLAIN ANALYZE``, ``SHOW STATS``): Trino's
+  estimates and scan counts come from whole tables, before a row filter, and no Trino
+  setting refuses them per user, so compliance reviews them (docs/compliance.md, "Metadata
+  channels").
 
 Plain text, or one self-contained HTML page (inline style, no script, no remote asset).
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +26,13 @@ from typing import Any
 from santelake.policy.model import PolicySet, Project
 
 DENIED = "PERMISSION_DENIED"
+# A statement that asks for Trino's plan or statistics, after any leading comments.
+_PLAN_REQUEST = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(EXPLAIN|SHOW\s+STATS)\b", re.IGNORECASE | re.DOTALL)
+
+
+def plan_request(text: str) -> bool:
+    """Whether ``text`` is an ``EXPLAIN`` (``ANALYZE`` or not) or a ``SHOW STATS``."""
+    return _PLAN_REQUEST.match(text) is not None
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class Report:
     denied: list[Query] = field(default_factory=list)
     # (project id, query, why)
     outside: list[tuple[str, Query, str]] = field(default_factory=list)
+    plan_requests: list[Query] = field(default_factory=list)
 
 
 def build(queries: Iterable[Query], scope: Scope, policies: PolicySet) -> Report:
@@ -99,6 +112,8 @@ def build(queries: Iterable[Query], scope: Scope, policies: PolicySet) -> Report
         report.queries += 1
         if q.error_code == DENIED:
             report.denied.append(q)
+        elif plan_request(q.query):
+            report.plan_requests.append(q)
         for table in q.tables or ("(no table)",):
             entry = report.reads[(q.user, table)]
             entry[0] += 1
@@ -136,6 +151,9 @@ def render_text(report: Report) -> str:
     lines += ["", f"Queries by members outside their project's dates ({len(report.outside)}):"]
     for project, q, why in report.outside:
         lines.append(f"  {q.recorded_at:%Y-%m-%d %H:%M:%S} {q.user:16} {project}: {why}  {q.query_id}")
+    lines += ["", f"Statistics and plan requests ({len(report.plan_requests)}):"]
+    for q in report.plan_requests:
+        lines.append(f"  {q.recorded_at:%Y-%m-%d %H:%M:%S} {q.user:16} {q.query_id}  {_short(q.query)}")
     return "\n".join(lines) + "\n"
 
 
@@ -164,6 +182,8 @@ def render_html(report: Report) -> str:
     denied = [(f"{q.recorded_at:%Y-%m-%d %H:%M:%S}", q.user, q.query_id, _short(q.query, 200),
                _short(q.error_message, 200)) for q in report.denied]
     outside = [(f"{q.recorded_at:%Y-%m-%d %H:%M:%S}", q.user, p, why, q.query_id) for p, q, why in report.outside]
+    plans = [(f"{q.recorded_at:%Y-%m-%d %H:%M:%S}", q.user, q.query_id, _short(q.query, 200))
+             for q in report.plan_requests]
     return "".join([
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>santelake audit report</title>",
         f"<style>{_STYLE}</style></head><body>",
@@ -174,6 +194,8 @@ def render_html(report: Report) -> str:
         _table(("time (UTC)", "user", "query id", "query", "refused"), denied),
         f"<h2>Queries by members outside their project's dates ({len(outside)})</h2>",
         _table(("time (UTC)", "user", "project", "why", "query id"), outside),
+        f"<h2>Statistics and plan requests ({len(plans)})</h2>",
+        _table(("time (UTC)", "user", "query id", "query"), plans),
         "</body></html>\n",
     ])
 

@@ -65,3 +65,15 @@ def test_a_completed_event_becomes_a_query() -> None:
     query = query_from_event(9, DURING, payload)
     assert (query.user, query.tables, query.output_rows, query.error_code) == (
         "alice", ("iceberg.snds.beneficiaries",), 7, "PERMISSION_DENIED")
+
+
+def test_statistics_and_plan_requests_are_listed_whatever_their_case_and_comments() -> None:
+    texts = ["EXPLAIN ANALYZE SELECT count(*) FROM iceberg.snds.beneficiaries",
+             "  -- how big is it?\n/* a plan */ explain SELECT 1",
+             "show   stats FOR (SELECT sex_code FROM iceberg.snds.beneficiaries)",
+             "SELECT 'EXPLAIN' AS word", "WITH explain AS (SELECT 1) SELECT * FROM explain"]
+    queries = [q(n, "alice", DURING, text=text) for n, text in enumerate(texts, 1)]
+    report = build(queries, Scope(), POLICIES)
+    assert [p.seq for p in report.plan_requests] == [1, 2, 3]
+    assert "Statistics and plan requests (3)" in render_text(report)
+    assert "Statistics and plan requests (3)" in render_html(report)
