@@ -91,6 +91,9 @@ def test_santelake_up_with_only_loopback_loads_the_demo_answers_and_connects_now
             tracer.kill()
     assert "Researcher 'alice' asks" in output and "Diseases of the circulatory system" in output, output[-3000:]
     assert "demo extracts landed" in output, output[-3000:]  # a fresh state: loaded now, not found loaded
+    # A fresh start prints its own lines only: no library's warning (issue: a pyiceberg UserWarning showed).
+    warnings = [line for line in output.splitlines() if "Warning" in line or "warnings.warn" in line]
+    assert not warnings, warnings
     found = destinations(log)
     elsewhere = {d: n for d, n in found.items() if not is_loopback(d[0])}
     dns = {d: n for d, n in found.items() if d[1] == 53}

@@ -44,6 +44,8 @@ def ensure_reference_tables(catalog: Any, schemas: dict[str, Any]) -> list[str]:
         schema=schema,
     )
     current = table.scan().to_arrow() if table.current_snapshot() is not None else None
-    if current is None or current.sort_by("chapter").to_pylist() != rows.sort_by("chapter").to_pylist():
+    if current is None or current.num_rows == 0:
+        table.append(rows)  # an overwrite of nothing would warn that its delete matched no records
+    elif current.sort_by("chapter").to_pylist() != rows.sort_by("chapter").to_pylist():
         table.overwrite(rows)
     return [declared.full_name]
