@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from santelake.access import query
 from santelake.access.token import dev_token
+from santelake.audit.gaps import QUERY_ID
 from santelake.audit.store import DATABASE
 from santelake.runtime import process
 from santelake.runtime.layout import Layout
@@ -150,11 +152,31 @@ def _put_back(layout: Layout, rows: list[tuple[Any, ...]]) -> None:
             cur.execute("INSERT INTO audit.records VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", row)
 
 
+def _gaps_of(verified: subprocess.CompletedProcess[str], ids: list[str]) -> list[str]:
+    """The gaps verify reports that concern these queries: a missing number between the lowest and
+    the highest of them on their coordinator, or a lost half of one of them.
+
+    Elsewhere in a session's trail, a number can be missing without any fault: a statement a client
+    sent and abandoned before Trino dispatched it takes a number and sends no event (seen once,
+    query 00236 of a run, with no TIMELINE line in Trino's log). verify reports it, by design."""
+    numbers = [QUERY_ID.match(q) for q in ids]
+    coordinators = {m["coordinator"] for m in numbers if m}
+    low, high = min(int(m["n"]) for m in numbers if m), max(int(m["n"]) for m in numbers if m)
+
+    def concerns(line: str) -> bool:
+        span = re.search(r"_(\d{5})(?: to (\d{5}))?_([a-z0-9]+): no event", line)
+        if span:
+            return span[3] in coordinators and int(span[1]) <= high and int(span[2] or span[1]) >= low
+        return any(q in line for q in ids)
+    return [line for line in verified.stderr.splitlines() if concerns(line)]
+
+
 def test_a_record_edited_deleted_or_reordered_by_the_superuser_is_named_by_verify(layout: Layout) -> None:
     for _ in range(3):
         _run(layout, "alice", "SELECT 1")
     first = _verify(layout)
-    assert first.returncode == 0, first.stdout + first.stderr
+    # Proven (0), perhaps with a number missing elsewhere in the session (2, see _gaps_of); never 1.
+    assert first.returncode in (0, 2), first.stdout + first.stderr
     with _as_superuser(layout) as cur:
         cur.execute("SELECT max(seq) FROM audit.records")
         head = int(cur.fetchone()[0])
@@ -182,7 +204,7 @@ def test_a_record_edited_deleted_or_reordered_by_the_superuser_is_named_by_verif
     finally:
         _put_back(layout, original)
     again = _verify(layout)
-    assert again.returncode == 0, again.stdout + again.stderr
+    assert (again.returncode, again.stderr) == (first.returncode, first.stderr), again.stdout + again.stderr
 
 
 def test_a_receiver_killed_during_200_queries_loses_none_of_them(layout: Layout) -> None:
@@ -217,7 +239,8 @@ def test_a_receiver_killed_during_200_queries_loses_none_of_them(layout: Layout)
         time.sleep(2)
     assert events == 400, f"{400 - events} of the 200 queries' 400 events missing from the trail"
     verified = _verify(layout)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.returncode in (0, 2), verified.stdout + verified.stderr  # the chain is proven
+    assert not _gaps_of(verified, ids), verified.stderr
 
 
 def test_logins_failed_logins_and_admin_changes_are_copied_from_keycloak(layout: Layout) -> None:
