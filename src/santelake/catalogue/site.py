@@ -25,7 +25,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyiceberg.types import DateType
+
 from santelake.errors import SantelakeError
+from santelake.policy.grants import column_grants
 from santelake.policy.model import Dataset, PolicySet, Project
 from santelake.schema import TableSchema
 
@@ -163,21 +166,29 @@ def _coverage_rows(declared: TableSchema, coverage: Coverage | None) -> str:
             f"<td>{_e(load)}</td></tr></table>")
 
 
-def _examples(dataset: Dataset) -> list[str]:
-    name = f"iceberg.{dataset.namespace}.{dataset.table}"
-    columns = ", ".join(dataset.columns[:4])
-    return [f"SELECT {columns}\nFROM {name}\nLIMIT 10", f"SELECT count(*) AS row_count\nFROM {name}"]
+def examples(dataset: Dataset, declared: TableSchema) -> list[str]:
+    """Queries a member of the project can run on this dataset as they are (the tests run them)."""
+    name = f"iceberg.{dataset.full_name}"
+    granted = [g.column for g in column_grants(dataset, declared) if g.granted]
+    queries = [f"SELECT *\nFROM {name}\nLIMIT 10", f"SELECT count(*) AS row_count\nFROM {name}"]
+    dates = [c.name for c in granted if isinstance(c.type, DateType) and dataset.mask(c.name) is None]
+    if dates:
+        queries.append(f"SELECT year({dates[0]}) AS year, count(*) AS row_count\nFROM {name}\n"
+                       "GROUP BY 1\nORDER BY 1")
+    return queries
 
 
-def _grant(dataset: Dataset) -> str:
+def _grant(dataset: Dataset, declared: TableSchema) -> str:
     masks = {m.column: m.kind.value + (f" ({m.length})" if m.length else "") for m in dataset.masks}
-    rows = "".join(f"<tr><td><code>{_e(c)}</code></td><td>{_e(masks.get(c, 'in clear'))}</td></tr>"
-                   for c in dataset.columns)
+    granted = [g for g in column_grants(dataset, declared) if g.granted]
+    rows = "".join(f"<tr><td><code>{_e(g.column.name)}</code></td><td>{_e(masks.get(g.column.name, 'in clear'))}"
+                   f"</td><td>{_e(g.reason)}</td></tr>" for g in granted)
     filters = [f"<code>{_e(f.column)}</code> in {_e(', '.join(map(str, f.values)))}" if f.values else
                f"<code>{_e(f.column)}</code> between {_e(f.low)} and {_e(f.high)}" for f in dataset.rows]
     rendered = "; ".join(filters) if filters else "none: every row"
-    return (f"<table><tr><th>column granted</th><th>mask</th></tr>{rows}</table>"
-            f"<p>Row filter: {rendered}</p>")
+    return (f"<table><tr><th>column granted</th><th>mask</th><th>granted</th></tr>{rows}</table>"
+            f"<p>Row filter: {rendered}</p><p class='muted'><code>SELECT *</code> gives these columns, "
+            "masked and filtered; any other column is refused.</p>")
 
 
 def table_page(declared: TableSchema, policies: PolicySet, view: str, coverage: Coverage | None,
@@ -204,9 +215,9 @@ def table_page(declared: TableSchema, policies: PolicySet, view: str, coverage: 
                      f"From {project.start} to {project.end}. Responsible organisation: "
                      f"{_e(_organisation(policies, project.responsible))}.</p>")
         if view == RESEARCHER:
-            parts.append(_grant(dataset))
+            parts.append(_grant(dataset, declared))
             parts.append("<p>Example queries (run as a member of the project):</p>" + "".join(
-                f"<pre><code>{_e(query)}</code></pre>" for query in _examples(dataset)))
+                f"<pre><code>{_e(query)}</code></pre>" for query in examples(dataset, declared)))
     return _page(declared.full_name, view, "".join(parts))
 
 

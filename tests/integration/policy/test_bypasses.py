@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 DENIED = pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied")
 # SELECT * on a relation none of whose columns the user may read: with hide-inaccessible-columns,
 # Trino answers as for a table that does not exist, naming neither.
-HIDDEN = pytest.raises(trino.exceptions.TrinoUserError, match="Access Denied|Relation not found or not allowed")
+HIDDEN = pytest.raises(trino.exceptions.TrinoUserError, match=r"Access Denied|Relation not found or not allowed")
 REGION = ("75", "77", "78", "91", "92", "93", "94", "95")
 YEARS = (dt.date(2019, 1, 1), dt.date(2024, 12, 31))
 METADATA = ("files", "partitions", "snapshots", "manifests", "all_manifests", "history", "refs", "properties",

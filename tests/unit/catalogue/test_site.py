@@ -69,6 +69,10 @@ def test_the_researcher_view_shows_each_projects_grant_and_queries(tmp_path: Pat
     beneficiaries = (tmp_path / "snds.beneficiaries.html").read_text(encoding="utf-8")
     assert "column granted" in beneficiaries and "project_pseudonym" in beneficiaries
     assert "FROM iceberg.snds.beneficiaries" in beneficiaries
+    # A grant by sensitivity class lists the columns it gives, not only those named.
+    stays = (tmp_path / "snds.hospital_stays.html").read_text(encoding="utf-8")
+    assert "<code>main_diagnosis</code>" in stays and "by class sensitive" in stays
+    assert "SELECT year(admission_date)" in stays
 
 
 def test_coverage_is_rounded_and_small_counts_are_not_shown(tmp_path: Path, policies: PolicySet) -> None:
