@@ -14,7 +14,7 @@ from santelake.names import AIRFLOW_CLIENT
 TIMEOUT = 60  # the first authorisation check of an API server process warms it up, on 2 busy cores
 
 
-class _LoginForm(HTMLParser):
+class LoginForm(HTMLParser):
     """Keycloak's login page: where its form posts, and its hidden fields."""
 
     def __init__(self) -> None:
@@ -56,7 +56,7 @@ def log_in(airflow: str, issuer: str, ca: str, user: str, password: str) -> requ
 
     page = browser.get(to_keycloak, timeout=TIMEOUT)
     assert page.status_code == 200, page.text[-2000:]
-    form = _LoginForm()
+    form = LoginForm()
     form.feed(page.text)
     assert form.action and form.action.startswith(f"{issuer}/login-actions/"), form.action
     answer = browser.post(form.action, data=form.fields | {"username": user, "password": password},

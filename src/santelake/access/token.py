@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import requests
 
@@ -21,6 +22,10 @@ TOKEN_ATTEMPTS = 4
 
 def _endpoint(layout: Layout, name: str) -> str:
     return f"{layout.keycloak_issuer}/protocol/openid-connect/{name}"
+
+
+def token_endpoint(layout: Layout) -> str:
+    return _endpoint(layout, "token")
 
 
 # What a login meets while Keycloak is down; tokens issued before keep working (docs/operations.md).
@@ -54,7 +59,12 @@ def dev_token(layout: Layout, user: str) -> str:
 
 
 def device_login(layout: Layout, show: Callable[[str], None] = print) -> str:
-    """The device authorization grant: show a URL and code, wait for the user to approve."""
+    """The device authorization grant: show a URL and code, wait for the user to approve; the access token."""
+    return str(device_grant(layout, show)["access_token"])
+
+
+def device_grant(layout: Layout, show: Callable[[str], None] = print) -> dict[str, Any]:
+    """The device authorization grant: Keycloak's whole answer (access and refresh tokens, lifetimes)."""
     verify = str(layout.tls.ca_cert)
     start = requests.post(_endpoint(layout, "auth/device"), data={"client_id": CLI_CLIENT, "scope": "openid"},
                           verify=verify, timeout=10)
@@ -73,7 +83,7 @@ def device_login(layout: Layout, show: Callable[[str], None] = print) -> str:
             verify=verify, timeout=10,
         )
         if poll.status_code == 200:
-            return str(poll.json()["access_token"])
+            return dict(poll.json())
         error = poll.json().get("error")
         if error == "slow_down":
             interval += 5
