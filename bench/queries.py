@@ -123,7 +123,7 @@ def prepare_lake(settings: Any, catalog: Any, persons: int, work: Path) -> dict[
         raise SystemExit(f"the lake holds {counts}, not the bench's {persons:,} persons: start a stack in a "
                          "state folder of its own, without the demo (see this script's help)")
     extracts = work / "extracts"
-    if not (extracts / "gp_consultations.csv").exists():
+    if not (extracts / "gp_consultations.parquet").exists():
         began = time.perf_counter()
         synthesize(extracts, scale=persons, seed=SEED)
         print(f"(synthesised {persons:,} persons in {time.perf_counter() - began:.0f} s)", flush=True)

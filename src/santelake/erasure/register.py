@@ -28,6 +28,8 @@ REGISTER_TABLE = "santelake_opposition"
 ERASURES_TABLE = "santelake_erasures"
 # pg_advisory_lock's key for loads (shared) and erasures (exclusive): "santelake" in a bigint.
 LAKE_LOCK = 0x5A4E7E1A4B0001
+# The first of the two int4 keys of one table's load lock (a key space apart from LAKE_LOCK's bigint).
+TABLE_LOCK_CLASS = 0x5A4E
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
 
 _metadata = sa.MetaData()
@@ -172,6 +174,29 @@ class OppositionRegister:
             connection.execute(opposition.insert(), [dict(row) | {"pseudonym": pseudonym, "key_id": new_id}
                                                      for row, pseudonym in zip(rows, new, strict=True)])
         return len(rows)
+
+    @contextlib.contextmanager
+    def table_lock(self, table: str, log: Callable[[str], None] = lambda _: None) -> Iterator[None]:
+        """Hold ``table``'s load lock alone (PostgreSQL only): two loads of one table never overlap.
+
+        A load checks the file's record and the table's keys, then publishes and records; two
+        loads of the same table side by side (the scheduler and a hand-run load of one landed
+        file) would each pass the checks before the other's commit and both publish.
+        """
+        if not self.postgres:
+            yield
+            return
+        key = {"c": TABLE_LOCK_CLASS, "t": table}
+        with self.engine.connect() as connection:
+            if not connection.execute(sa.text("SELECT pg_try_advisory_lock(:c, hashtext(:t))"), key).scalar_one():
+                log(f"waiting for another load of {table} to finish")
+                connection.execute(sa.text("SELECT pg_advisory_lock(:c, hashtext(:t))"), key)
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(sa.text("SELECT pg_advisory_unlock(:c, hashtext(:t))"), key)
+                connection.commit()
 
     @contextlib.contextmanager
     def lake_lock(self, *, exclusive: bool, log: Callable[[str], None] = lambda _: None) -> Iterator[None]:

@@ -307,8 +307,9 @@ class Loader:
         register = self.register()
         if register is None:
             return self._load(table_name, path, None)
-        # Shared with other loads; an erasure holds it alone while it rewrites and deletes.
-        with register.lake_lock(exclusive=False):
+        # Shared with other loads; an erasure holds it alone while it rewrites and deletes. Then
+        # the table's own lock: loads of one table run one after the other.
+        with register.lake_lock(exclusive=False), register.table_lock(self.schemas[table_name].full_name):
             opposed = register.pseudonyms(self.pseudonymiser.key_id)
             return self._load(table_name, path, pa.array(sorted(opposed), pa.string()) if opposed else None)
 

@@ -156,6 +156,8 @@ class KnownPersons:
         # The loader hands them over dictionary-encoded already (see Pseudonymiser.pseudonymise_dictionary).
         encoded = pseudonyms if pa.types.is_dictionary(pseudonyms.type) else pc.dictionary_encode(pseudonyms)
         prefixes = self._prefixes(encoded.dictionary)
+        if not len(self.prefixes):  # no person known yet (no beneficiary loaded): every row's person is unknown
+            return pa.array(np.ones(len(encoded), dtype=bool))
         # Looked up in ascending order: each search starts where the last ended, in memory
         # the last one touched (4x faster than random order against millions of persons).
         order = np.argsort(prefixes)

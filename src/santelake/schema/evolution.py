@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import sqlalchemy.exc
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.table.sorting import SortDirection
@@ -241,7 +243,13 @@ def evolve(table: Table, declared: TableSchema) -> tuple[Change, ...]:
 def ensure_table(catalog: Catalog, declared: TableSchema) -> tuple[Table, tuple[Change, ...]]:
     """Create the table if it does not exist, else evolve it; return it with the changes made."""
     if not catalog.table_exists(declared.identifier):
-        table = create_table(catalog, declared)
-        return table, (Change(ChangeKind.CREATE_TABLE, None, declared.full_name),)
+        try:
+            table = create_table(catalog, declared)
+            return table, (Change(ChangeKind.CREATE_TABLE, None, declared.full_name),)
+        except (TableAlreadyExistsError, CommitFailedException, sqlalchemy.exc.IntegrityError):
+            # Another process created it since (the first loads of two sources record in one ops
+            # table): use that one. Anything else is raised.
+            if not catalog.table_exists(declared.identifier):
+                raise
     table = catalog.load_table(declared.identifier)
     return table, evolve(table, declared)

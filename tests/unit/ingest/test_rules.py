@@ -85,3 +85,9 @@ def test_claim_amounts_an_ordinary_line_and_a_regularisation_line() -> None:
     # e: a correction with a positive amount; f: a partial correction; g: a negative ordinary line;
     # h: a line correcting itself.
     assert claim_amounts().violations(rows).to_pylist() == [False, True, False, True, True, False, True, True]
+
+
+def test_with_no_person_known_every_person_is_unknown() -> None:
+    # A care extract loaded before any beneficiary: every row refused by the rule, no crash.
+    unknown = KnownPersons(pa.array([], pa.string())).unknown(pa.array(["a" * 64, None, "a" * 64]))
+    assert unknown.to_pylist() == [True, True, True]
