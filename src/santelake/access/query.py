@@ -10,8 +10,9 @@ from santelake.errors import SantelakeError
 from santelake.runtime.layout import Layout
 
 
-def connect(layout: Layout, token: str, *, catalog: str = "iceberg", schema: str | None = None) -> Any:
-    """A DB-API connection verified with the platform CA, whatever the environment says."""
+def connect(layout: Layout, token: str | Any, *, catalog: str = "iceberg", schema: str | None = None) -> Any:
+    """A DB-API connection verified with the platform CA, whatever the environment says. ``token``: an
+    access token, or a ``trino.auth.Authentication`` (a session that renews its own, access/session.py)."""
     import requests
     import trino
     from trino.auth import JWTAuthentication
@@ -22,7 +23,8 @@ def connect(layout: Layout, token: str, *, catalog: str = "iceberg", schema: str
     session.verify = str(layout.tls.ca_cert)
     s = layout.settings
     return trino.dbapi.connect(  # type: ignore[no-untyped-call]
-        host=s.hostname, port=s.trino_port, http_scheme="https", auth=JWTAuthentication(token),
+        host=s.hostname, port=s.trino_port, http_scheme="https",
+        auth=JWTAuthentication(token) if isinstance(token, str) else token,
         catalog=catalog, schema=schema, http_session=session, request_timeout=REQUEST_TIMEOUT,
     )
 
@@ -38,7 +40,7 @@ STALE_CATALOG = "Cannot check and eventually update SQL schema"
 ATTEMPTS = 3
 
 
-def run(layout: Layout, token: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run(layout: Layout, token: str | Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of ``sql``; retried (at most twice) only when the catalog's connection was stale."""
     from trino.exceptions import HttpError, TrinoConnectionError, TrinoQueryError
 

@@ -101,30 +101,18 @@ class Session:
 
     def connect(self, catalog: str = "iceberg") -> Any:
         """A DB-API connection to Trino (TLS verified with the platform CA) that renews its own token."""
-        import trino
+        from santelake.access import query
 
-        from santelake.access.query import REQUEST_TIMEOUT
-
-        http = requests.Session()
-        http.trust_env = False  # REQUESTS_CA_BUNDLE must not replace the platform CA
-        http.verify = str(self.layout.tls.ca_cert)
-        s = self.layout.settings
-        return trino.dbapi.connect(  # type: ignore[no-untyped-call]
-            host=s.hostname, port=s.trino_port, http_scheme="https", auth=_TrinoAuth(self.tokens),
-            catalog=catalog, http_session=http, request_timeout=REQUEST_TIMEOUT)
+        return query.connect(self.layout, _TrinoAuth(self.tokens), catalog=catalog)
 
     def frame(self, sql: str) -> Any:
         """The answer to ``sql`` as a pandas DataFrame, columns named as Trino names them."""
         import pandas as pd
 
-        conn = self.connect()
-        try:
-            cur = conn.cursor()
-            cur.execute(sql)
-            rows = cur.fetchall()
-            return pd.DataFrame(rows, columns=[d[0] for d in cur.description or []])
-        finally:
-            conn.close()
+        from santelake.access import query
+
+        names, rows = query.run(self.layout, _TrinoAuth(self.tokens), sql)
+        return pd.DataFrame(rows, columns=names)
 
 
 def login(layout: Layout, show: Callable[[str], None] = print) -> Session:

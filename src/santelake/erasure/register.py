@@ -183,41 +183,35 @@ class OppositionRegister:
         loads of the same table side by side (the scheduler and a hand-run load of one landed
         file) would each pass the checks before the other's commit and both publish.
         """
-        if not self.postgres:
+        with self._advisory("(:c, hashtext(:t))", {"c": TABLE_LOCK_CLASS, "t": table}, shared=False,
+                            waiting=f"another load of {table} to finish", log=log):
             yield
-            return
-        key = {"c": TABLE_LOCK_CLASS, "t": table}
-        with self.engine.connect() as connection:
-            if not connection.execute(sa.text("SELECT pg_try_advisory_lock(:c, hashtext(:t))"), key).scalar_one():
-                log(f"waiting for another load of {table} to finish")
-                connection.execute(sa.text("SELECT pg_advisory_lock(:c, hashtext(:t))"), key)
-            connection.commit()
-            try:
-                yield
-            finally:
-                connection.execute(sa.text("SELECT pg_advisory_unlock(:c, hashtext(:t))"), key)
-                connection.commit()
 
     @contextlib.contextmanager
     def lake_lock(self, *, exclusive: bool, log: Callable[[str], None] = lambda _: None) -> Iterator[None]:
-        """Hold the loads' lock: shared for a load, exclusive for an erasure (PostgreSQL only).
+        """Hold the loads' lock: shared for a load, exclusive for an erasure (PostgreSQL only)."""
+        with self._advisory("(:k)", {"k": LAKE_LOCK}, shared=not exclusive, log=log,
+                            waiting="the loads under way to finish" if exclusive else "an erasure to finish"):
+            yield
+
+    @contextlib.contextmanager
+    def _advisory(self, key: str, params: dict[str, object], *, shared: bool, waiting: str,
+                  log: Callable[[str], None]) -> Iterator[None]:
+        """Hold a session-level advisory lock on its own connection: ``key`` is its SQL arguments.
 
         Another catalog database (SQLite, in unit tests of one process) has no such lock.
         """
         if not self.postgres:
             yield
             return
-        function = "pg_advisory_lock" if exclusive else "pg_advisory_lock_shared"
+        suffix = "_shared" if shared else ""
         with self.engine.connect() as connection:
-            attempt = "pg_try_advisory_lock" if exclusive else "pg_try_advisory_lock_shared"
-            got = connection.execute(sa.text(f"SELECT {attempt}(:k)"), {"k": LAKE_LOCK}).scalar_one()
-            if not got:
-                log("waiting for " + ("the loads under way to finish" if exclusive else "an erasure to finish"))
-                connection.execute(sa.text(f"SELECT {function}(:k)"), {"k": LAKE_LOCK})
+            if not connection.execute(sa.text(f"SELECT pg_try_advisory_lock{suffix}{key}"), params).scalar_one():
+                log("waiting for " + waiting)
+                connection.execute(sa.text(f"SELECT pg_advisory_lock{suffix}{key}"), params)
             connection.commit()
             try:
                 yield
             finally:
-                unlock = "pg_advisory_unlock" if exclusive else "pg_advisory_unlock_shared"
-                connection.execute(sa.text(f"SELECT {unlock}(:k)"), {"k": LAKE_LOCK})
+                connection.execute(sa.text(f"SELECT pg_advisory_unlock{suffix}{key}"), params)
                 connection.commit()
