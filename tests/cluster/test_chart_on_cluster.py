@@ -3,16 +3,32 @@ researcher's query on its Trino workers, and passes helm test."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from trino.exceptions import TrinoUserError
 
-from tests.cluster.conftest import NAME, NAMESPACE, RELEASE, Cluster, Loaded, _timed, ca_file, researcher_token
+from tests.cluster.conftest import (
+    NAME,
+    NAMESPACE,
+    RELEASE,
+    Cluster,
+    Loaded,
+    _timed,
+    ca_file,
+    query,
+    researcher_token,
+)
 
 pytestmark = pytest.mark.cluster
+
+# What alice's project lets her count: beneficiaries of its region (a row filter), hospital stays.
+ALICE_COUNT = ("SELECT (SELECT count(*) FROM iceberg.snds.beneficiaries), "
+               "(SELECT count(*) FROM iceberg.snds.hospital_stays)")
 
 def test_helm_test_passes(release: Cluster) -> None:
     _timed("helm test", [release.helm, "test", RELEASE, "-n", NAMESPACE, "--timeout", "10m"], timeout=700,
@@ -66,12 +82,24 @@ def test_the_platform_certificate_names_every_service(release: Cluster) -> None:
     assert all({s, f"{s}.{NAMESPACE}.svc"} <= names for s in services), sorted(services - names)
 
 
-def test_the_daily_policy_apply_patches_the_policy_configmap(release: Cluster) -> None:
-    """The scheduler's task reaches the Kubernetes API with its service account, as its Role allows."""
+# Stale rules for the ConfigMap: every section present and empty, so nobody reads anything. Not "{}":
+# Trino's file-based access control allows whatever a rules file has no section for, so "{}" would
+# open every table to everyone until the scheduler patched it back (and Trino re-read it).
+STALE_RULES = json.dumps({"catalogs": [], "schemas": [], "tables": [], "queries": [], "system_information": [],
+                          "impersonation": [], "authorization": [], "functions": [], "procedures": [],
+                          "system_session_properties": [], "catalog_session_properties": []})
+
+
+def test_the_daily_policy_apply_patches_the_policy_configmap(release: Cluster, loaded: Loaded, tmp_path: Path) -> None:
+    """The scheduler's task reaches the Kubernetes API with its service account, as its Role allows,
+    and Trino enforces the restored rules again before the test ends (later tests query as alice)."""
     configmap = f"{NAME}-policy"
     compiled = release.json("get", "configmap", configmap)["data"]["rules.json"]
-    # Stale rules on the ConfigMap, as if the chart had been rendered before a project ended.
-    release.run("patch", "configmap", configmap, "--type", "merge", "-p", '{"data": {"rules.json": "{}"}}')
+    ca = ca_file(release, tmp_path)
+    expected = query(release, "alice", ALICE_COUNT, ca)
+    # Stale rules on the ConfigMap, as if the chart had been rendered with an older policy.
+    release.run("patch", "configmap", configmap, "--type", "merge",
+                "-p", json.dumps({"data": {"rules.json": STALE_RULES}}))
     release.run("exec", f"deploy/{NAME}-airflow-scheduler", "-c", "scheduler", "--",
                 "airflow", "dags", "trigger", "policy_apply", timeout=300)
     started = time.monotonic()
@@ -79,6 +107,16 @@ def test_the_daily_policy_apply_patches_the_policy_configmap(release: Cluster) -
         assert time.monotonic() - started < 600, "the policy_apply DAG did not patch the ConfigMap back"
         time.sleep(5)
     print(f"\n[cluster] policy ConfigMap patched back by the scheduler in {time.monotonic() - started:.0f} s")
+    # The kubelet refreshes the mounted file within about a minute, then Trino re-reads it within 5 s.
+    while True:
+        try:
+            if query(release, "alice", ALICE_COUNT, ca) == expected:
+                break
+        except TrinoUserError as denied:
+            assert "Access Denied" in str(denied), denied
+        assert time.monotonic() - started < 600, "Trino did not enforce the restored rules"
+        time.sleep(10)
+    print(f"[cluster] Trino enforces the restored rules {time.monotonic() - started:.0f} s after the trigger")
     # The scheduler may do exactly that: nothing else in the namespace.
     account = f"--as=system:serviceaccount:{NAMESPACE}:{NAME}-airflow"
     for verb, resource, allowed in (("patch", f"configmap/{configmap}", "yes"),

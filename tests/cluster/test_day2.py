@@ -86,6 +86,10 @@ def test_an_upgrade_with_a_changed_policy_and_image_keeps_every_row_and_a_rollba
     rows = table_counts(release, ca)
     region, paris = _alice_beneficiaries(release, ca)
     assert 0 < paris < region, (paris, region)
+    # Her project's row filter is in force: she counts exactly the region's beneficiaries, not all.
+    departments = ", ".join(f"'{d}'" for d in json.loads(PARIS_REGION))
+    assert query(release, "dana", "SELECT count(*) FROM iceberg.snds.beneficiaries "
+                                  f"WHERE residence_department IN ({departments})", ca) == [[region]]
     before = _revision(release)
     old_images = _santelake_images(release)
 

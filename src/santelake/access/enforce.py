@@ -132,6 +132,24 @@ def keycloak_admin(url: str, user: str, password: str, ca_file: Path | str) -> A
 # Lines of the rules' diff the audit record keeps (the whole diff, up to this).
 DIFF_LINES = 5000
 
+# The rules file's sections. Trino's file-based access control allows whatever a rules file has no
+# section for (``{}`` opens every table to everyone), so rules missing one are never published.
+RULE_SECTIONS = ("catalogs", "schemas", "tables", "queries", "system_information", "impersonation",
+                 "authorization", "functions", "procedures", "system_session_properties",
+                 "catalog_session_properties")
+
+
+def check_closed(rules_json: str) -> None:
+    """Refuse rules that would leave a kind of access to Trino's allow-all default."""
+    try:
+        rules = json.loads(rules_json)
+    except ValueError as error:
+        raise ConfigError(f"the compiled Trino rules are not JSON ({error}); nothing was applied") from None
+    missing = [name for name in RULE_SECTIONS if not isinstance(rules, dict) or not isinstance(rules.get(name), list)]
+    if missing:
+        raise ConfigError(f"the compiled Trino rules have no {', '.join(missing)} section: Trino would allow "
+                          "everything there; nothing was applied")
+
 
 def apply(settings: PlatformSettings, compiled: Compiled, *, keycloak: bool = True) -> list[str]:
     """Trino's rules and groups (and the policy identity the audit trail records beside them) to the
@@ -146,6 +164,7 @@ def apply(settings: PlatformSettings, compiled: Compiled, *, keycloak: bool = Tr
     from santelake.audit import client
     from santelake.policy.build import policy_identity
 
+    check_closed(compiled.rules_json)
     target = rules_target(settings.policy_target)
     before = {name: target.read(name) or "" for name in (RULES_FILE, GROUP_FILE)}
     identity = policy_identity(compiled.rules_json, settings.policies_dir)

@@ -7,6 +7,10 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from santelake.access.enforce import RULE_SECTIONS, check_closed
+from santelake.errors import ConfigError
 from santelake.policy.build import build
 from santelake.policy.diff import diff_revisions
 from santelake.policy.explain import user_access
@@ -16,6 +20,19 @@ from santelake.schema import load_schemas
 DAY = dt.date(2026, 6, 1)
 SECTIONS = {"catalogs", "schemas", "tables", "functions", "procedures", "queries", "system_information",
             "system_session_properties", "catalog_session_properties", "impersonation", "authorization"}
+
+
+def test_rules_missing_a_section_are_never_applied(policies: Path, schemas: Path) -> None:
+    """Trino allows whatever a rules file has no section for: apply refuses such rules first."""
+    check_closed(build(policies, schemas, DAY).compiled.rules_json)
+    assert set(RULE_SECTIONS) == SECTIONS
+    with pytest.raises(ConfigError, match=r"no catalogs, schemas, tables,.* section"):
+        check_closed("{}")
+    partial = {name: [] for name in SECTIONS - {"tables"}}
+    with pytest.raises(ConfigError, match="no tables section: Trino would allow everything"):
+        check_closed(json.dumps(partial))
+    with pytest.raises(ConfigError, match="not JSON"):
+        check_closed("{")
 
 
 def test_output_is_byte_identical_across_runs(policies: Path, schemas: Path) -> None:
