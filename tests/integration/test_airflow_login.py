@@ -11,7 +11,14 @@ import requests
 
 from santelake.names import AIRFLOW_CLIENT, TRINO_AUDIENCE
 from santelake.policy.build import build
-from santelake.render.keycloak import AIRFLOW_SECRET_ENV, AIRFLOW_URL_ENV, placeholder, realm_json
+from santelake.render.keycloak import (
+    AIRFLOW_SECRET_ENV,
+    AIRFLOW_URL_ENV,
+    TRINO_SECRET_ENV,
+    TRINO_URL_ENV,
+    placeholder,
+    realm_json,
+)
 from santelake.runtime import devusers
 from santelake.runtime.layout import Layout
 from santelake.runtime.services.keycloak import Keycloak
@@ -75,8 +82,9 @@ def test_the_realm_file_imports_with_airflows_authorisation(layout: Layout) -> N
     name = f"it-{uuid.uuid4().hex[:8]}"
     text = realm_json(name, TRINO_AUDIENCE, compiled.groups, airflow_admins=compiled.airflow_admins,
                       allow_password_grant=False)
-    text = text.replace(placeholder(AIRFLOW_URL_ENV), "https://airflow.example").replace(
-        placeholder(AIRFLOW_SECRET_ENV), uuid.uuid4().hex)
+    for variable, value in ((AIRFLOW_URL_ENV, "https://airflow.example"), (AIRFLOW_SECRET_ENV, uuid.uuid4().hex),
+                            (TRINO_URL_ENV, "https://trino.example:8443"), (TRINO_SECRET_ENV, uuid.uuid4().hex)):
+        text = text.replace(placeholder(variable), value)
     admin = Keycloak(layout).admin()
     admin.create_realm(json.loads(text))
     try:
@@ -88,5 +96,9 @@ def test_the_realm_file_imports_with_airflows_authorisation(layout: Layout) -> N
         (group_policy,) = [p for p in admin.get_client_authz_policies(client) if p["type"] == "group"]
         (group,) = json.loads(group_policy["config"]["groups"])
         assert admin.get_group(group["id"])["name"] == compiled.airflow_admins
+        # Trino's browser login client, as the file has it: the code flow to its callback only.
+        trino = admin.get_client(admin.get_client_id(TRINO_AUDIENCE))
+        assert trino["standardFlowEnabled"] and not trino["publicClient"] and not trino["bearerOnly"]
+        assert trino["redirectUris"] == ["https://trino.example:8443/oauth2/callback"]
     finally:
         admin.delete_realm(name)

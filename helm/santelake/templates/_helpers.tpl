@@ -230,6 +230,15 @@ imagePullSecrets:
 {{- ternary "keycloak-smoke-test" "keycloak" .Values.helmTest.serviceAccountClient.enabled -}}
 {{- end -}}
 
+{{- define "santelake.trinoUrl" -}}
+{{- $c := include "santelake.contract" . | fromJson -}}
+{{- .Values.trino.url | default (printf "https://%s:%v" (include "santelake.trinoHost" .) $c.trino.httpsPort) -}}
+{{- end -}}
+
+{{- define "santelake.trinoOAuth2Secret" -}}
+{{- include "santelake.requiredSecret" (list . "secrets.trinoOAuth2" "keys client-secret and token-key") -}}
+{{- end -}}
+
 {{- define "santelake.airflowClientSecret" -}}
 {{- include "santelake.requiredSecret" (list . "secrets.airflowClient" "key client-secret") -}}
 {{- end -}}

@@ -46,6 +46,10 @@ spec:
         {{- if eq $role "coordinator" }}
         - name: {{ $env.issuer }}
           value: {{ printf "%s/realms/%s" (include "santelake.keycloakUrl" $root) (include "santelake.contract" $root | fromJson).keycloak.realm | quote }}
+        - name: {{ $env.oauth2ClientSecret }}
+          valueFrom: {secretKeyRef: {name: {{ include "santelake.trinoOAuth2Secret" $root }}, key: client-secret}}
+        - name: {{ $env.oauth2TokenKey }}
+          valueFrom: {secretKeyRef: {name: {{ include "santelake.trinoOAuth2Secret" $root }}, key: token-key}}
         {{- end }}
         - name: {{ $env.catalogJdbcUrl }}
           value: {{ printf "jdbc:postgresql://%s:%s/%s?sslmode=verify-full&sslrootcert=/var/run/santelake/trust/platform-ca.crt" (include "santelake.postgresqlHost" $root) (include "santelake.postgresqlPort" $root) $catalog.database | quote }}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from santelake.errors import ServiceError
-from santelake.render import airflow
+from santelake.render import airflow, trino
 
 
 def _token() -> str:
@@ -47,6 +47,7 @@ GENERATED: dict[str, dict[str, Callable[[], str]]] = {
     "secrets.airflow": {"fernet-key": airflow.new_secret, "jwt-secret": airflow.new_secret,
                         "api-secret-key": airflow.new_secret},
     "secrets.airflowClient": {airflow.CLIENT_SECRET_KEY: _token},
+    "secrets.trinoOAuth2": {"client-secret": _token, "token-key": trino.new_token_key},
     "secrets.pseudonymisationKey": {"key": _hex},
     "postgresql.bundledServer.superuserSecret": {"password": _token},
     "objectStorage.minio.rootSecret": {"root-user": _fixed("santelake-root"), "root-password": _token},

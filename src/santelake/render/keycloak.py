@@ -15,6 +15,16 @@ from collections.abc import Sequence
 from santelake.names import AIRFLOW_CLIENT
 
 CLI_CLIENT = "santelake-cli"
+# Trino's own client: researchers log in to Trino through their browser (Trino's OAuth 2.0, the
+# authorization code flow), and every researcher token names it as its audience. Its secret and
+# Trino's address (where Keycloak sends the browser back) are placeholders resolved at import.
+TRINO_SECRET_ENV = "SANTELAKE_TRINO_CLIENT_SECRET"
+TRINO_URL_ENV = "SANTELAKE_TRINO_URL"  # Trino's address as researchers reach it, no trailing slash
+TRINO_CALLBACK = "/oauth2/callback"  # Trino's own callback path
+# A login lasts while used at least every 30 minutes, at most 10 hours (Keycloak's defaults, written
+# down because Trino's session length is bound to them: render.trino.OAUTH2_SESSION).
+SSO_IDLE_SECONDS = 1800
+SESSIONS: dict[str, object] = {"ssoSessionIdleTimeout": SSO_IDLE_SECONDS, "ssoSessionMaxLifespan": 36_000}
 # A confidential client for the Helm chart's `helm test` only: the client credentials grant gives
 # its service-account user a token. Its secret is a placeholder Keycloak resolves at import.
 SMOKE_TEST_CLIENT = "santelake-helm-test"
@@ -134,6 +144,30 @@ def airflow_client(admins: str, *, secret: str, airflow_url: str) -> dict[str, o
     }
 
 
+def trino_client(audience: str, *, secret: str, trino_url: str) -> dict[str, object]:
+    """The confidential client Trino logs researchers in with (``secret`` and ``trino_url`` are
+    values, or placeholders resolved at import). Trino 476 sends no PKCE challenge, so the client
+    cannot require one: its secret, known to Trino alone, is what binds the code to Trino."""
+    return {
+        "clientId": audience,
+        "name": "Trino: researchers' login",
+        "enabled": True,
+        "publicClient": False,
+        "bearerOnly": False,
+        "clientAuthenticatorType": "client-secret",
+        "secret": secret,
+        "standardFlowEnabled": True,
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": False,
+        "consentRequired": False,
+        "protocol": "openid-connect",
+        "redirectUris": [trino_url + TRINO_CALLBACK],
+        "webOrigins": [],
+        "protocolMappers": [audience_mapper(audience)],
+    }
+
+
 def audience_mapper(audience: str) -> dict[str, object]:
     """A mapper that names ``audience`` in the access token's ``aud`` (Trino requires it)."""
     return {
@@ -161,19 +195,7 @@ def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: st
         raise ValueError(f"Airflow's admin group {airflow_admins!r} is not one of the realm's groups {sorted(groups)}")
     mapper = audience_mapper(audience)
     clients: list[dict[str, object]] = [
-        {
-            # The resource server: tokens name it in `aud`; nobody logs in to it.
-            "clientId": audience,
-            "name": "Trino",
-            "enabled": True,
-            "publicClient": False,
-            "bearerOnly": True,
-            "standardFlowEnabled": False,
-            "implicitFlowEnabled": False,
-            "directAccessGrantsEnabled": False,
-            "serviceAccountsEnabled": False,
-            "protocol": "openid-connect",
-        },
+        trino_client(audience, secret=placeholder(TRINO_SECRET_ENV), trino_url=placeholder(TRINO_URL_ENV)),
         {
             "clientId": CLI_CLIENT,
             "name": "santelake CLI, notebooks, JDBC tools",
@@ -214,6 +236,7 @@ def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: st
         "rememberMe": False,
         "loginWithEmailAllowed": False,
         **BRUTE_FORCE,
+        **SESSIONS,
         "accessTokenLifespan": ACCESS_TOKEN_SECONDS,
         "oauth2DeviceCodeLifespan": 600,
         "oauth2DevicePollingInterval": 5,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from santelake.render.keycloak import SSO_IDLE_SECONDS
 from santelake.render.properties import to_properties
 
 # Environment variables the Trino process must carry; the files only reference them.
@@ -17,6 +18,25 @@ ENV_S3_ACCESS_KEY = "SANTELAKE_TRINO_S3_ACCESS_KEY"
 ENV_S3_SECRET_KEY = "SANTELAKE_TRINO_S3_SECRET_KEY"
 ENV_AUDIT_TOKEN = "SANTELAKE_TRINO_AUDIT_TOKEN"
 ENV_AUDIT_READER_PASSWORD = "SANTELAKE_TRINO_AUDIT_READER_PASSWORD"
+# Researchers' browser login (OAuth 2.0): the Keycloak client's secret, and the key that encrypts the
+# token Trino hands the client (base64 of 32 random bytes; the same across restarts, so a restart
+# logs nobody out).
+ENV_OAUTH2_CLIENT_SECRET = "SANTELAKE_TRINO_OAUTH2_CLIENT_SECRET"
+ENV_OAUTH2_TOKEN_KEY = "SANTELAKE_TRINO_OAUTH2_TOKEN_KEY"
+# Their names in the local secret store (the chart's Secret: secrets.trinoOAuth2).
+OAUTH2_CLIENT_SECRET_NAME = "trino-oauth2-client-secret"
+OAUTH2_TOKEN_KEY_NAME = "trino-oauth2-token-key"
+
+
+def new_token_key() -> str:
+    """A key for Trino's issued tokens: base64 of 32 random bytes (Trino wants at least 256 bits)."""
+    import base64
+    import secrets
+
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+# How long a browser login lasts without activity: Trino's token holds Keycloak's refresh token,
+# which lapses after the realm's idle timeout, so no longer than that.
+OAUTH2_SESSION = f"{SSO_IDLE_SECONDS}s"
 
 # Only these plugins are unpacked: the lake's catalog, the file group provider, the audit sink
 # (http-event-listener) and the audit trail's catalog (postgresql, which needs the Geometry type
@@ -132,7 +152,10 @@ def config_properties(p: TrinoParams) -> str:
             "http-server.https.enabled": True,
             "http-server.https.port": p.https_port,
             "http-server.https.keystore.path": p.keystore_path,
-            "http-server.authentication.type": "JWT",
+            # A browser login first (the CLI's --external-authentication, JDBC's externalAuthentication,
+            # Python's OAuth2Authentication), then a token the client already holds.
+            "http-server.authentication.type": "oauth2,jwt",
+            **oauth2_properties(p),
             "http-server.authentication.jwt.key-file": f"{p.issuer}/protocol/openid-connect/certs",
             "http-server.authentication.jwt.required-issuer": p.issuer,
             "http-server.authentication.jwt.required-audience": p.audience,
@@ -149,6 +172,36 @@ def config_properties(p: TrinoParams) -> str:
             # trail does not keep it, and sending it (often more than 100 KB) slowed queries down.
             values["event.max-output-stage-size"] = "1kB"
     return to_properties(values)
+
+
+def oauth2_properties(p: TrinoParams) -> dict[str, str | bool]:
+    """Trino's OAuth 2.0 login against the realm's ``trino`` client (authorization code flow).
+
+    The endpoints are written out rather than discovered: discovery happens once, at start, and
+    would make the coordinator depend on Keycloak being up first. Tokens are checked locally
+    against the realm's keys (no userinfo call per query). The principal is the username.
+    """
+    oidc = f"{p.issuer}/protocol/openid-connect"
+    prefix = "http-server.authentication.oauth2"
+    return {
+        f"{prefix}.issuer": p.issuer,
+        f"{prefix}.oidc.discovery": False,
+        f"{prefix}.auth-url": f"{oidc}/auth",
+        f"{prefix}.token-url": f"{oidc}/token",
+        f"{prefix}.jwks-url": f"{oidc}/certs",
+        f"{prefix}.client-id": p.audience,
+        f"{prefix}.client-secret": f"${{ENV:{ENV_OAUTH2_CLIENT_SECRET}}}",
+        f"{prefix}.scopes": "openid",
+        f"{prefix}.principal-field": "preferred_username",
+        # Trino accepts the realm's own access tokens here too, and by default a minute after they
+        # expired: none, as the JWT authenticator (the clocks are the same machine's or cluster's).
+        f"{prefix}.max-clock-skew": "0s",
+        f"{prefix}.refresh-tokens": True,
+        f"{prefix}.refresh-tokens.issued-token.timeout": OAUTH2_SESSION,
+        f"{prefix}.refresh-tokens.secret-key": f"${{ENV:{ENV_OAUTH2_TOKEN_KEY}}}",
+        # Keycloak's keys and token endpoint, reached with the CA of Keycloak's certificate (PEM).
+        "oauth2-jwk.http-client.trust-store-path": p.jwks_ca_path,
+    }
 
 
 def log_properties() -> str:

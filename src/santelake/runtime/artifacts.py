@@ -49,6 +49,11 @@ TRINO_CLI = MavenArtifact(
     "io.trino", "trino-cli", "476", "jar",
     "fe4e9c7fb569cd67673afa1622945f6308e1e59bdb825419352b80887661757b", classifier="executable",
 )
+# Researchers' tools at the server's version: the tests log in with them as a researcher would.
+TRINO_JDBC = MavenArtifact(
+    "io.trino", "trino-jdbc", "476", "jar",
+    "a3736d21609a5a317d2ce88b3835e312e9b6f41393c1d4b09f2ad6e7aeb3bb90",
+)
 KEYCLOAK = MavenArtifact(
     "org.keycloak", "keycloak-quarkus-dist", "26.7.3", "zip",
     "27a6535553c3cdcd083872ba40629efafb3475e3b758e0c6f691395561dd0f1f",

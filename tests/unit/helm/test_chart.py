@@ -195,6 +195,7 @@ REQUIRED = [
     ("minimal", "secrets.trinoStorage"),
     ("minimal", "secrets.airflow"),
     ("minimal", "secrets.airflowClient"),
+    ("minimal", "secrets.trinoOAuth2"),
     ("minimal", "secrets.pseudonymisationKey"),
     ("minimal", "postgresql.bundledServer.superuserSecret"),
     ("minimal", "objectStorage.minio.rootSecret"),

@@ -78,9 +78,15 @@ def test_local_and_chart_config_differ_only_in_deployment_properties(
                          "http-server.https.keystore.path", "http-server.authentication.jwt.key-file",
                          "http-server.authentication.jwt.required-issuer", "jwk.http-client.trust-store-path",
                          "access-control.config-files", "node-scheduler.include-coordinator",
-                         "query.max-memory", "query.max-memory-per-node"}, differing
+                         "query.max-memory", "query.max-memory-per-node",
+                         *(f"http-server.authentication.oauth2.{url}" for url in ("issuer", "auth-url", "token-url",
+                                                                                  "jwks-url")),
+                         "oauth2-jwk.http-client.trust-store-path"}, differing
     for key in ("http-server.authentication.type", "http-server.authentication.jwt.required-audience",
-                "http-server.authentication.jwt.principal-field", "internal-communication.shared-secret"):
+                "http-server.authentication.jwt.principal-field", "internal-communication.shared-secret",
+                "http-server.authentication.oauth2.client-id", "http-server.authentication.oauth2.client-secret",
+                "http-server.authentication.oauth2.principal-field", "http-server.authentication.oauth2.refresh-tokens",
+                "http-server.authentication.oauth2.refresh-tokens.secret-key"):
         assert ours[key] == local[key]
 
 

@@ -128,3 +128,22 @@ def _env(tmp_path: Path, **changes: str) -> dict[str, str]:
 def test_incomplete_settings_are_refused_by_name(tmp_path: Path, changes: dict[str, str], expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         smoketest.smoke_test_from_env(_env(tmp_path, **changes))
+
+
+def test_an_unreachable_trino_is_retried_then_reported_by_address(tmp_path: Path) -> None:
+    import socket
+
+    import certifi
+
+    from santelake.errors import ServiceError
+    from santelake.render.smoketest import refused_without_token
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ca = tmp_path / "ca.pem"
+    ca.write_text(Path(certifi.where()).read_text())  # any CA: nothing answers the connection
+    said: list[str] = []
+    with pytest.raises(ServiceError, match=rf"Trino at https://127.0.0.1:{port} could not be reached for 6 s"):
+        refused_without_token(f"https://127.0.0.1:{port}", str(ca), log=said.append, patience=6)
+    assert len(said) >= 2 and all("not reachable yet" in line for line in said), said

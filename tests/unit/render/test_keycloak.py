@@ -38,7 +38,19 @@ def test_password_grant_only_when_asked_and_no_users_in_realm() -> None:
     assert _client(data, CLI_CLIENT)["directAccessGrantsEnabled"] is True
     assert "users" not in data
     trino = _client(data, "trino")
-    assert trino["bearerOnly"] is True and trino["directAccessGrantsEnabled"] is False
+    assert trino["directAccessGrantsEnabled"] is False and trino["serviceAccountsEnabled"] is False
+
+
+def test_trino_logs_researchers_in_with_the_code_flow_a_secret_and_its_own_callback_only() -> None:
+    data = realm("santelake", "trino", ["admins"], airflow_admins="admins", allow_password_grant=False)
+    trino = _client(data, "trino")
+    assert trino["publicClient"] is False and trino["bearerOnly"] is False
+    assert trino["clientAuthenticatorType"] == "client-secret" and trino["secret"] == "${SANTELAKE_TRINO_CLIENT_SECRET}"
+    assert trino["standardFlowEnabled"] is True and trino["implicitFlowEnabled"] is False
+    assert trino["redirectUris"] == ["${SANTELAKE_TRINO_URL}/oauth2/callback"]
+    assert trino["protocolMappers"][0]["config"]["included.custom.audience"] == "trino"
+    # Trino's session cannot outlive Keycloak's refresh token: its length is bound to the idle timeout.
+    assert data["ssoSessionIdleTimeout"] == 30 * 60
 
 
 @pytest.mark.parametrize("allow_password_grant", [False, True])

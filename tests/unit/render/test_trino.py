@@ -17,13 +17,41 @@ def _props(text: str) -> dict[str, str]:
 def test_coordinator_requires_jwt_over_https_from_keycloak() -> None:
     config = _props(trino.config_properties(PARAMS))
     assert config["http-server.https.enabled"] == "true"
-    assert config["http-server.authentication.type"] == "JWT"
+    # A browser login (OAuth 2.0) first, then a token the client holds (JWT): both from the realm.
+    assert config["http-server.authentication.type"] == "oauth2,jwt"
     assert config["http-server.authentication.jwt.key-file"] == (
         "https://kc:8443/realms/santelake/protocol/openid-connect/certs")
     assert config["http-server.authentication.jwt.required-audience"] == "trino"
     assert config["http-server.authentication.jwt.required-issuer"] == PARAMS.issuer
     assert config["http-server.authentication.jwt.principal-field"] == "preferred_username"
     assert config["internal-communication.shared-secret"] == "${ENV:SANTELAKE_TRINO_SHARED_SECRET}"
+
+
+def test_browser_login_uses_keycloak_without_discovery_and_the_username_as_principal() -> None:
+    config = _props(trino.config_properties(PARAMS))
+    oauth2 = {k.removeprefix("http-server.authentication.oauth2."): v for k, v in config.items()
+              if k.startswith("http-server.authentication.oauth2.")}
+    assert oauth2["issuer"] == PARAMS.issuer and oauth2["client-id"] == "trino"
+    # Written out, not discovered at start: the coordinator starts whether Keycloak is up or not.
+    assert oauth2["oidc.discovery"] == "false"
+    assert oauth2["auth-url"] == "https://kc:8443/realms/santelake/protocol/openid-connect/auth"
+    assert oauth2["token-url"] == "https://kc:8443/realms/santelake/protocol/openid-connect/token"
+    assert oauth2["principal-field"] == "preferred_username"
+    assert oauth2["max-clock-skew"] == "0s"  # an expired token is refused at once, as by the JWT path
+    assert oauth2["client-secret"] == "${ENV:SANTELAKE_TRINO_OAUTH2_CLIENT_SECRET}"
+    assert oauth2["refresh-tokens"] == "true"
+    assert oauth2["refresh-tokens.secret-key"] == "${ENV:SANTELAKE_TRINO_OAUTH2_TOKEN_KEY}"
+    assert oauth2["refresh-tokens.issued-token.timeout"] == "1800s"
+    assert config["oauth2-jwk.http-client.trust-store-path"] == PARAMS.jwks_ca_path
+    assert "oauth2.client-secret" not in trino.config_properties(trino.TrinoParams(**{
+        **PARAMS.__dict__, "coordinator": False}))
+
+
+def test_a_token_key_is_256_random_bits() -> None:
+    import base64
+
+    keys = {trino.new_token_key() for _ in range(3)}
+    assert len(keys) == 3 and all(len(base64.b64decode(key)) == 32 for key in keys)
 
 
 def test_no_secret_value_is_written_only_references() -> None:

@@ -26,10 +26,15 @@ from santelake.render.keycloak import (
     BRUTE_FORCE,
     RUNTIME_ENV,
     RUNTIME_OPTIONS,
+    SESSIONS,
+    TRINO_SECRET_ENV,
+    TRINO_URL_ENV,
     airflow_client,
     audience_mapper,
     realm_json,
+    trino_client,
 )
+from santelake.render.trino import OAUTH2_CLIENT_SECRET_NAME
 from santelake.runtime import devusers
 from santelake.runtime.artifacts import KEYCLOAK, fetch_maven
 from santelake.runtime.java import find_java_home
@@ -89,6 +94,8 @@ class Keycloak(Service):
             # Read by the realm import (placeholders in the realm file).
             AIRFLOW_SECRET_ENV: self.layout.secrets.get(CLIENT_SECRET_NAME),
             AIRFLOW_URL_ENV: self.layout.url("airflow"),
+            TRINO_SECRET_ENV: self.layout.secrets.get(OAUTH2_CLIENT_SECRET_NAME),
+            TRINO_URL_ENV: self.layout.url("trino"),
         }
 
     def prepare(self) -> None:
@@ -139,8 +146,9 @@ class Keycloak(Service):
         # Groups and memberships come from policies/, like Trino's group file.
         sync_groups(admin, self._compiled())
         # The realm is imported once; settings it gained since are brought to an existing one here.
-        admin.update_realm(REALM, BRUTE_FORCE)
+        admin.update_realm(REALM, BRUTE_FORCE | SESSIONS)
         self._ensure_airflow_client(admin)
+        self._ensure_trino_client(admin)
         self._ensure_audit(admin)
 
     def _ensure_audit(self, admin: Any) -> None:
@@ -173,6 +181,22 @@ class Keycloak(Service):
         management = admin.get_client_id("realm-management")
         roles = [r for r in admin.get_client_roles(management) if r["name"] in audit.AUDIT_CLIENT_ROLES]
         admin.assign_client_role(account["id"], management, roles)
+
+    def _ensure_trino_client(self, admin: Any) -> None:
+        """A realm imported before researchers logged in to Trino through their browser had ``trino``
+        as a bearer-only client: it becomes the realm file's client, with the current secret and address."""
+        client = trino_client(TRINO_AUDIENCE, secret=self.layout.secrets.get(OAUTH2_CLIENT_SECRET_NAME),
+                              trino_url=self.layout.url("trino"))
+        internal_id = admin.get_client_id(TRINO_AUDIENCE)
+        if internal_id is None:
+            admin.create_client(client)
+            return
+        current = admin.get_client(internal_id)
+        mappers = current.get("protocolMappers") or []
+        if not any(m.get("protocolMapper") == "oidc-audience-mapper" for m in mappers):
+            current["protocolMappers"] = [*mappers, audience_mapper(TRINO_AUDIENCE)]
+        admin.update_client(internal_id, current | {key: value for key, value in client.items()
+                                                    if key != "protocolMappers"})
 
     def _ensure_airflow_client(self, admin: Any) -> None:
         """Keycloak imports the realm file only into a realm that does not exist yet: a realm made

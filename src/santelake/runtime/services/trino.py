@@ -162,6 +162,9 @@ class Trino(Service):
             render.ENV_S3_SECRET_KEY: secret,
             render.ENV_AUDIT_TOKEN: self.layout.secrets.get(AUDIT_TOKEN_SECRET, length=48),
             render.ENV_AUDIT_READER_PASSWORD: self.layout.secrets.get(role_password_key(AUDIT_READER)),
+            render.ENV_OAUTH2_CLIENT_SECRET: self.layout.secrets.get(render.OAUTH2_CLIENT_SECRET_NAME),
+            render.ENV_OAUTH2_TOKEN_KEY: self.layout.secrets.get(render.OAUTH2_TOKEN_KEY_NAME,
+                                                                 generate=render.new_token_key),
         }
         command = [str(self.home / "bin" / "launcher"), "run", f"--etc-dir={self.etc}",
                    f"--data-dir={self.directory / 'data'}"]
