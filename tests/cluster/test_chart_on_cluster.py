@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+import trino
 from trino.exceptions import TrinoUserError
 
 from tests.cluster.conftest import (
@@ -20,8 +21,11 @@ from tests.cluster.conftest import (
     Loaded,
     _timed,
     ca_file,
+    keycloak_admin,
     query,
     researcher_token,
+    resolved,
+    user_with_password,
 )
 
 pytestmark = pytest.mark.cluster
@@ -125,3 +129,34 @@ def test_the_daily_policy_apply_patches_the_policy_configmap(release: Cluster, l
                                     ("get", "secrets", "no")):
         answer = release.run("auth", "can-i", verb, resource, account, check=False).stdout.strip()
         assert answer == allowed, (verb, resource, answer)
+
+
+def test_a_researcher_logs_in_to_trino_through_the_browser(release: Cluster, loaded: Loaded, tmp_path: Path) -> None:
+    """The chart's Trino logs a researcher in through Keycloak (Python's trino client, as a notebook
+    would): one login, the username as principal, her project's data. Browser addresses are the
+    chart's defaults (trino.url, keycloak.hostname), reached through port-forwards."""
+    from trino.auth import OAuth2Authentication
+
+    from santelake.names import REALM
+    from tests.support.browser_login import log_in_to_trino
+    from tests.support.browser_login import session as browser
+
+    ca = ca_file(release, tmp_path)
+    keycloak_service, trino_service = f"{NAME}-keycloak", f"{NAME}-trino"
+    with release.forward(f"svc/{keycloak_service}", 8443) as keycloak:
+        password = user_with_password(keycloak_admin(release, keycloak, ca), "alice")
+    trino_url, issuer = f"https://{trino_service}:8443", f"https://{keycloak_service}:8443/realms/{REALM}"
+    links: list[str] = []
+
+    def open_in_browser(link: str) -> None:
+        links.append(link)
+        log_in_to_trino(link, trino_url, issuer, str(ca), "alice", password)
+
+    with resolved(release, {trino_service: 8443, keycloak_service: 8443}):
+        conn = trino.dbapi.connect(host=trino_service, port=8443, http_scheme="https", catalog="iceberg",
+                                   auth=OAuth2Authentication(redirect_auth_url_handler=open_in_browser),
+                                   http_session=browser(str(ca)))
+        cursor = conn.cursor()
+        cursor.execute("SELECT current_user, n FROM (SELECT count(*) AS n FROM iceberg.snds.hospital_stays)")
+        (user, stays), = cursor.fetchall()
+    assert user == "alice" and stays > 0 and len(links) == 1, (user, stays, links)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,8 +26,7 @@ from santelake.runtime.artifacts import TRINO_CLI, TRINO_JDBC, fetch_maven
 from santelake.runtime.java import find_java_home
 from santelake.runtime.layout import Layout
 from santelake.runtime.services.keycloak import Keycloak
-from tests.support.browser_login import TIMEOUT, LoginForm
-from tests.support.browser_login import session as browser
+from tests.support.browser_login import log_in_to_trino
 
 pytestmark = pytest.mark.integration
 
@@ -40,30 +39,8 @@ TOOL_TIMEOUT = 300
 
 
 def log_in_through_the_browser(layout: Layout, link: str, user: str) -> None:
-    """What the researcher does with the link their tool shows: open it, log in to Keycloak, and be
-    sent back to Trino. Each hop's address is checked: Trino's client, Trino's own callback."""
-    agent = browser(str(layout.tls.ca_cert))
-    trino = layout.url("trino")
-    assert link.startswith(f"{trino}/oauth2/token/initiate/"), link
-    start = agent.get(link, allow_redirects=False, timeout=TIMEOUT)
-    assert start.status_code in (302, 303, 307), start.text[-2000:]
-    to_keycloak = start.headers["location"]
-    assert to_keycloak.startswith(f"{layout.keycloak_issuer}/protocol/openid-connect/auth?"), to_keycloak
-    asked = parse_qs(urlsplit(to_keycloak).query)
-    assert asked["client_id"] == [TRINO_AUDIENCE] and asked["response_type"] == ["code"]
-    assert asked["redirect_uri"] == [f"{trino}/oauth2/callback"], asked
-    page = agent.get(to_keycloak, timeout=TIMEOUT)
-    form = LoginForm()
-    form.feed(page.text)
-    assert form.action and form.action.startswith(f"{layout.keycloak_issuer}/login-actions/"), page.text[-2000:]
-    answer = agent.post(form.action, data=form.fields | {"username": user,
-                                                         "password": devusers.passwords(layout)[user]},
-                        allow_redirects=False, timeout=TIMEOUT)
-    assert answer.status_code == 302, f"Keycloak refused {user}'s login: {answer.text[-2000:]}"
-    back = answer.headers["location"]
-    assert back.startswith(f"{trino}/oauth2/callback?"), back
-    done = agent.get(back, allow_redirects=False, timeout=TIMEOUT)
-    assert done.status_code == 200, done.text[-2000:]
+    log_in_to_trino(link, layout.url("trino"), layout.keycloak_issuer, str(layout.tls.ca_cert), user,
+                    devusers.passwords(layout)[user])
 
 
 @pytest.fixture(scope="module")

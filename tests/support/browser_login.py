@@ -1,6 +1,6 @@
-"""A browser's way into Airflow through Keycloak (authorization code flow), with ``requests``:
-Airflow's login sends it to Keycloak, Keycloak's login form sends it back with a code. Shared by
-the local stack's and the cluster's login tests."""
+"""A browser's way into Airflow, and into Trino, through Keycloak (authorization code flow), with
+``requests``: the service's login sends it to Keycloak, Keycloak's login form sends it back with a
+code. Shared by the local stack's and the cluster's login tests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from santelake.names import AIRFLOW_CLIENT
+from santelake.names import AIRFLOW_CLIENT, TRINO_AUDIENCE
 
 TIMEOUT = 60  # the first authorisation check of an API server process warms it up, on 2 busy cores
 
@@ -71,3 +71,29 @@ def log_in(airflow: str, issuer: str, ca: str, user: str, password: str) -> requ
     assert done.headers["location"] == airflow
     assert browser.cookies.get("_token"), "Airflow set no session cookie"
     return browser
+
+
+def log_in_to_trino(link: str, trino: str, issuer: str, ca: str, user: str, password: str) -> None:
+    """What a researcher does with the link their tool shows (Trino CLI, JDBC, Python's client): open
+    it, log in to Keycloak as ``user``, be sent back to Trino at ``trino``. Each hop is checked:
+    Trino's own client at Keycloak, Trino's own callback."""
+    agent = session(ca)
+    assert link.startswith(f"{trino}/oauth2/token/initiate/"), link
+    start = agent.get(link, allow_redirects=False, timeout=TIMEOUT)
+    assert start.status_code in (302, 303, 307), start.text[-2000:]
+    to_keycloak = start.headers["location"]
+    assert to_keycloak.startswith(f"{issuer}/protocol/openid-connect/auth?"), to_keycloak
+    asked = parse_qs(urlsplit(to_keycloak).query)
+    assert asked["client_id"] == [TRINO_AUDIENCE] and asked["response_type"] == ["code"]
+    assert asked["redirect_uri"] == [f"{trino}/oauth2/callback"], asked
+    page = agent.get(to_keycloak, timeout=TIMEOUT)
+    form = LoginForm()
+    form.feed(page.text)
+    assert form.action and form.action.startswith(f"{issuer}/login-actions/"), page.text[-2000:]
+    answer = agent.post(form.action, data=form.fields | {"username": user, "password": password},
+                        allow_redirects=False, timeout=TIMEOUT)
+    assert answer.status_code == 302, f"Keycloak refused {user}'s login: {answer.text[-2000:]}"
+    back = answer.headers["location"]
+    assert back.startswith(f"{trino}/oauth2/callback?"), back
+    done = agent.get(back, allow_redirects=False, timeout=TIMEOUT)
+    assert done.status_code == 200, done.text[-2000:]
