@@ -53,6 +53,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     from santelake import demo
 
     demo.load(layout)
+    from santelake.runtime.services.catalogue import CatalogueServer
+
+    CatalogueServer(layout).refresh()  # the catalogue's figures, with the demo data
     print(demo.answer(layout))
     _print_status(layout)
     print(f"\nLogs: {layout.logs}   Dev users' passwords: {layout.users_file}")

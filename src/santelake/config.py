@@ -50,6 +50,7 @@ class Settings:
     trino_internal_port: int = 18081
     airflow_port: int = 18088
     audit_port: int = 18445
+    catalogue_port: int = 18446
     trino_heap: str = "2G"
     keycloak_heap: str = "512m"
     java_home: Path | None = None
@@ -70,6 +71,7 @@ class Settings:
             "trino-internal": self.trino_internal_port,
             "airflow": self.airflow_port,
             "audit": self.audit_port,
+            "catalogue": self.catalogue_port,
         }
 
 

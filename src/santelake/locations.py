@@ -17,7 +17,7 @@ ENV_POLICIES_DIR = "SANTELAKE_POLICIES_DIR"
 ENV_SCHEMAS_DIR = "SANTELAKE_SCHEMAS_DIR"
 POLICIES_DIR = "policies"
 SCHEMAS_DIR = "iceberg_schemas"
-_SOURCE_TREE = Path(__file__).resolve().parents[3]
+_SOURCE_TREE = Path(__file__).resolve().parents[2]  # src/santelake/locations.py -> the repository
 
 
 def _find(explicit: str | Path | None, env_key: str, name: str) -> Path:

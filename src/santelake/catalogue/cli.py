@@ -1,28 +1,55 @@
-"""``santelake catalogue``: build the data catalogue's static site (public or researcher view)."""
+"""``santelake catalogue``: build the data catalogue's static site (public or researcher view), or
+serve the public view from the local stack, rebuilt from the lake at an interval."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# How often the served catalogue is rebuilt from the lake: its figures (rows, persons, last load)
+# are at most this old.
+REFRESH_SECONDS = 300.0
 
-def cmd_catalogue(args: argparse.Namespace) -> int:
+
+def site_builder(args: argparse.Namespace) -> Callable[[Path], list[Path]]:
+    """What writes the site into a folder, with the lake's figures read at each call."""
     from santelake.catalogue.site import build, catalogued
     from santelake.ingest import runner
     from santelake.locations import policies_dir
     from santelake.policy.loader import load_policies
 
-    policies = load_policies(Path(args.policies) if args.policies else policies_dir())
-    schemas = runner.schemas(Path(args.schemas) if args.schemas else None)
-    figures = None
-    if not args.without_lake:
-        from santelake.catalogue.live import coverage
-        from santelake.cli import platform_from
-        from santelake.lake.catalog import open_catalog
+    def write(out: Path) -> list[Path]:
+        policies = load_policies(Path(args.policies) if args.policies else policies_dir())
+        schemas = runner.schemas(Path(args.schemas) if args.schemas else None)
+        figures = None
+        if not args.without_lake:
+            from santelake.catalogue.live import coverage
+            from santelake.cli import platform_from
+            from santelake.lake.catalog import open_catalog
 
-        figures = coverage(open_catalog(platform_from(args)), catalogued(schemas, policies))
-    pages = build(Path(args.out), schemas, policies, args.view, figures)
+            figures = coverage(open_catalog(platform_from(args)), catalogued(schemas, policies))
+        return build(out, schemas, policies, args.view, figures)
+    return write
+
+
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    from santelake.errors import ConfigError
+
+    if args.serve:
+        from santelake.catalogue.serve import Site, serve
+        from santelake.cli import layout_from
+
+        if args.view != "public":
+            raise ConfigError("santelake catalogue --serve serves the public view only (docs/researcher-guide.md, "
+                              "\"The data catalogue\"); build the researcher view with --out")
+        layout = layout_from(args)
+        serve(Site(Path(args.out), site_builder(args)), bind=layout.settings.bind_host,
+              port=layout.settings.catalogue_port, cert=layout.tls.server_cert, key=layout.tls.server_key,
+              refresh_seconds=args.refresh)
+        return 0
+    pages = site_builder(args)(Path(args.out))
     print(f"{len(pages)} pages ({args.view} view) in {args.out}; open {pages[0]}")
     return 0
 
@@ -37,4 +64,9 @@ def register(subparsers: Any) -> None:
                            help="leave out the lake's figures (coverage, freshness): no connection needed")
     catalogue.add_argument("--policies", help="policies folder (default: SANTELAKE_POLICIES_DIR, else policies/)")
     catalogue.add_argument("--schemas", help="schemas folder (default: SANTELAKE_SCHEMAS_DIR, else iceberg_schemas/)")
+    catalogue.add_argument("--serve", action="store_true",
+                           help="serve the public view on the local stack's catalogue port (HTTPS), rebuilding "
+                                "it under --out every --refresh seconds (what `santelake up` runs)")
+    catalogue.add_argument("--refresh", type=float, default=REFRESH_SECONDS,
+                           help=f"with --serve: seconds between rebuilds (default {REFRESH_SECONDS:.0f})")
     catalogue.set_defaults(func=cmd_catalogue)

@@ -18,6 +18,7 @@ from santelake.runtime.platform import platform_settings
 from santelake.runtime.services.airflow import Airflow
 from santelake.runtime.services.audit import AuditReceiver
 from santelake.runtime.services.base import Service
+from santelake.runtime.services.catalogue import CatalogueServer
 from santelake.runtime.services.keycloak import Keycloak
 from santelake.runtime.services.minio import Minio
 from santelake.runtime.services.postgres import Postgres, find_bin_dir
@@ -30,7 +31,7 @@ Log = Callable[[str], None]
 def services(layout: Layout, policy: Compiled | None = None) -> list[Service]:
     """Every service, in start order; ``policy`` (the compiled policies) is needed to start them."""
     return [Postgres(layout), Minio(layout), AuditReceiver(layout), Keycloak(layout, policy), Trino(layout, policy),
-            Airflow(layout)]
+            Airflow(layout), CatalogueServer(layout)]
 
 
 def check_prerequisites(layout: Layout) -> None:

@@ -29,5 +29,5 @@ def test_a_configured_java_that_is_not_java_24_is_named(tmp_path: Path) -> None:
 def test_status_of_a_new_installation_reports_every_service_down(tmp_path: Path) -> None:
     layout = Layout(load_settings({"state_dir": tmp_path}, env={}))
     statuses = stack.status(layout)
-    assert [s.name for s in statuses] == ["postgres", "minio", "audit", "keycloak", "trino", "airflow"]
+    assert [s.name for s in statuses] == ["postgres", "minio", "audit", "keycloak", "trino", "airflow", "catalogue"]
     assert not any(s.healthy for s in statuses)

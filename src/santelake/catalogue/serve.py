@@ -1,0 +1,125 @@
+"""The catalogue's public view, served on HTTPS and rebuilt from the lake at an interval.
+
+Each build goes into a folder of its own, and ``current`` (a symbolic link) is switched to it
+once it is complete, so a reader never sees half a site. A build that fails is logged and the
+last good site stays served; the pages carry their own "last load" dates, so a stale figure is
+never passed off as a fresh one. Only files of the current build are served: no directory
+listing, no other method than GET and HEAD, and headers that forbid loading anything from
+elsewhere (the pages need nothing from elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from santelake.errors import SantelakeError
+
+CURRENT = "current"
+BUILDS = "builds"
+# The site's own assets only; inline script and style are the pages' search box and styles.
+HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; style-src 'self' 'unsafe-inline'; "
+                                "script-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+                                "base-uri 'none'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+    "Strict-Transport-Security": "max-age=31536000",
+}
+
+Log = Callable[[str], None]
+
+
+class Site:
+    """Builds of the site under ``root``, the latest complete one at ``root/current``."""
+
+    def __init__(self, root: Path, build: Callable[[Path], object]) -> None:
+        self.root, self._build = root, build
+
+    @property
+    def current(self) -> Path:
+        return self.root / CURRENT
+
+    def rebuild(self) -> Path:
+        """One new build, switched to when complete; older builds removed. Returns its folder."""
+        builds = self.root / BUILDS
+        builds.mkdir(parents=True, exist_ok=True)
+        target = builds / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.monotonic_ns()}"
+        try:
+            self._build(target)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        link = self.root / f".{CURRENT}.new"
+        link.unlink(missing_ok=True)
+        link.symlink_to(target.relative_to(self.root))
+        os.replace(link, self.current)
+        for old in builds.iterdir():
+            if old != target:
+                shutil.rmtree(old, ignore_errors=True)
+        return target
+
+
+class Handler(SimpleHTTPRequestHandler):
+    """The current build's files, read-only, with the site's security headers."""
+
+    server_version = "santelake-catalogue"
+    sys_version = ""
+
+    def end_headers(self) -> None:
+        for name, value in HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
+
+    def list_directory(self, path: str | os.PathLike[str]) -> Any:
+        self.send_error(404, "Not found")
+        return None
+
+    def do_POST(self) -> None:
+        self.send_error(405, "Read-only")
+
+    do_PUT = do_DELETE = do_PATCH = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Addresses are not logged: the public pages' readers are anonymous.
+        print(f"{self.command} {self.path.split('?')[0]} {args[1] if len(args) > 1 else ''}", flush=True)
+
+
+def serve(site: Site, *, bind: str, port: int, cert: Path, key: Path, refresh_seconds: float,
+          log: Log = print) -> None:
+    """Build once (a failure here stops the server: there is nothing to serve), then serve the
+    current build and rebuild every ``refresh_seconds`` (or at a SIGHUP), until the process is stopped."""
+    built = site.rebuild()
+    log(f"catalogue built in {built}")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert), str(key))
+    server = ThreadingHTTPServer((bind, port), partial(Handler, directory=str(site.current)))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+
+    # SIGHUP asks for a rebuild now (`santelake up` sends it once the demo data is loaded).
+    wake = threading.Event()
+    signal.signal(signal.SIGHUP, lambda *_: wake.set())
+
+    def refresh() -> None:
+        while True:
+            wake.wait(refresh_seconds)
+            wake.clear()
+            try:
+                log(f"catalogue rebuilt in {site.rebuild()}")
+            except (SantelakeError, OSError, ValueError) as error:
+                log(f"catalogue rebuild failed, the previous build stays served: {error}")
+
+    threading.Thread(target=refresh, daemon=True, name="catalogue-refresh").start()
+    log(f"catalogue (public view) on https://{bind}:{port}/")
+    server.serve_forever()
