@@ -76,9 +76,14 @@ spec:
         {{- if eq $role "coordinator" }}
         - {name: https, containerPort: {{ $c.httpsPort }}}
         {{- end }}
+      # Ready once started, not once listening: /v1/info answers 200 while "starting" is true, and the
+      # OAuth 2.0 login is set up last, so a query sent earlier fails ("OAuth2 client not initialized").
+      # The image has bash and grep, not curl.
       readinessProbe:
-        httpGet: {path: /v1/info, port: http}
+        exec:
+          command: [bash, -c, {{ printf `exec 3<>/dev/tcp/127.0.0.1/%v && printf 'GET /v1/info HTTP/1.0\r\n\r\n' >&3 && grep -q '"starting":false' <&3` $c.httpPort | quote }}]
         periodSeconds: 10
+        timeoutSeconds: 5
       livenessProbe:
         httpGet: {path: /v1/info, port: http}
         initialDelaySeconds: 60

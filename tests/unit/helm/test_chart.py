@@ -283,3 +283,15 @@ def test_the_cluster_values_pull_exactly_what_infra_images_builds() -> None:
     pulled = [image.reference for image in chart.images(chart.load_values(
         chart.CHART_DIR, [chart.CHART_DIR / "ci" / "cluster-values.yaml"]))]
     assert sorted(pulled) == sorted(built)
+
+
+@pytest.mark.parametrize("role", ["coordinator", "worker"])
+def test_trino_is_ready_once_started_not_once_listening(render: Render, role: str) -> None:
+    """/v1/info answers while Trino is still starting (its OAuth 2.0 login is set up last): the probe
+    reads its "starting" flag, with the shell the image has."""
+    container = render("minimal").named("Deployment", f"-trino-{role}")["spec"]["template"]["spec"]["containers"][0]
+    command = container["readinessProbe"]["exec"]["command"]
+    assert command[:2] == ["bash", "-c"]
+    assert "/dev/tcp/127.0.0.1/8080" in command[2] and "GET /v1/info " in command[2]
+    assert "grep -q '\"starting\":false'" in command[2]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v1/info"  # alive while starting
