@@ -62,6 +62,9 @@ def test_every_page_and_link_answers_with_the_lakes_figures_and_no_remote_asset(
     stays = browser.get(f"{site}/snds.hospital_stays.html", timeout=TIMEOUT).text
     assert "Coverage not measured" not in stays and "never loaded" not in stays, stays[:3000]
     assert re.search(r"<th>last load</th>.*<td>20\d\d-\d\d-\d\d</td></tr>", stays), stays[:3000]
+    # Its quality report lists the demo load (ops.ingested_files), published.
+    quality = browser.get(f"{site}/snds.hospital_stays.quality.html", timeout=TIMEOUT).text
+    assert re.search(r"<tr><td>20\d\d-\d\d-\d\d \d\d:\d\d</td><td>published</td>", quality), quality[:3000]
 
 
 def test_the_server_is_read_only_and_lists_no_folder(layout: Layout, site: str) -> None:

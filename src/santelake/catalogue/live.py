@@ -1,4 +1,5 @@
-"""The lake's figures for the catalogue: rows, persons, period covered and last load of each table."""
+"""The lake's figures for the catalogue: rows, persons, period covered and last load of each table,
+and the quality report of its latest loads."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from typing import Any
 import pyarrow.compute as pc
 from pyiceberg.types import DateType
 
-from santelake.catalogue.site import Coverage
+from santelake.catalogue.site import QUALITY_LOADS, Coverage, LoadReport
 from santelake.lake.stream import file_by_file
 from santelake.schema import TableSchema
 
 FILES_TABLE = ("ops", "ingested_files")
+QUARANTINE_TABLE = ("ops", "quarantine")
+LOAD_FIELDS = ("file_sha256", "target_table", "status", "row_count", "quarantined_count", "loaded_at", "new_count",
+               "updated_count", "refused_count", "opposed_count")
 
 
 def _last_loads(catalog: Any) -> dict[str, dt.datetime]:
@@ -28,9 +32,39 @@ def _last_loads(catalog: Any) -> dict[str, dt.datetime]:
     return last
 
 
+def load_reports(catalog: Any, keep: int = QUALITY_LOADS) -> dict[str, tuple[LoadReport, ...]]:
+    """Each table's latest ``keep`` loads (``ops.ingested_files``), newest first, with the checks that set
+    their rows aside (``ops.quarantine``, by the file's SHA-256: names and counts, no row)."""
+    if not catalog.table_exists(FILES_TABLE):
+        return {}
+    files = catalog.load_table(FILES_TABLE).scan(selected_fields=LOAD_FIELDS).to_arrow().to_pylist()
+    latest: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(files, key=lambda r: r["loaded_at"], reverse=True):
+        kept = latest.setdefault(row["target_table"], [])
+        if len(kept) < keep:
+            kept.append(row)
+    wanted = {row["file_sha256"] for rows in latest.values() for row in rows}
+    checks: dict[tuple[str, str], dict[str, int]] = {}
+    if wanted and catalog.table_exists(QUARANTINE_TABLE):
+        for batch in file_by_file(catalog.load_table(QUARANTINE_TABLE), ("target_table", "file_sha256", "rule")):
+            for table, sha, rule in zip(*(batch.column(c).to_pylist() for c in ("target_table", "file_sha256", "rule")),
+                                        strict=True):
+                if sha in wanted:
+                    counts = checks.setdefault((table, sha), {})
+                    counts[rule] = counts.get(rule, 0) + 1
+    return {table: tuple(
+        LoadReport(loaded_at=row["loaded_at"], status=row["status"], rows=row["row_count"], new=row["new_count"],
+                   updated=row["updated_count"], refused=row["refused_count"], opposed=row["opposed_count"],
+                   quarantined=row["quarantined_count"],
+                   checks=tuple(sorted(checks.get((table, row["file_sha256"]), {}).items(),
+                                       key=lambda item: (-item[1], item[0]))))
+        for row in rows) for table, rows in latest.items()}
+
+
 def coverage(catalog: Any, tables: Sequence[TableSchema]) -> dict[str, Coverage]:
     """Each table's figures, read from the lake (one column at a time, a data file at a time)."""
     loads = _last_loads(catalog)
+    reports = load_reports(catalog)
     found = {}
     for declared in tables:
         if not catalog.table_exists(declared.identifier):
@@ -57,5 +91,6 @@ def coverage(catalog: Any, tables: Sequence[TableSchema]) -> dict[str, Coverage]
                 if bounds["min"] is not None:
                     first = bounds["min"] if first is None else min(first, bounds["min"])
                     last = bounds["max"] if last is None else max(last, bounds["max"])
-        found[declared.full_name] = Coverage(rows, persons, first, last, loads.get(declared.full_name))
+        found[declared.full_name] = Coverage(rows, persons, first, last, loads.get(declared.full_name),
+                                             reports.get(declared.full_name, ()))
     return found

@@ -61,6 +61,27 @@ class Coverage:
     first: dt.date | None
     last: dt.date | None
     last_load: dt.datetime | None
+    loads: tuple[LoadReport, ...] = ()  # the latest loads, newest first (QUALITY_LOADS at most)
+
+
+# How many of a table's loads its quality report shows, newest first.
+QUALITY_LOADS = 10
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """One load of a table as ``ops.ingested_files`` and ``ops.quarantine`` record it: its outcome,
+    what happened to its rows, and the checks that set rows aside (names and counts, never values)."""
+
+    loaded_at: dt.datetime
+    status: str
+    rows: int
+    new: int | None
+    updated: int | None
+    refused: int | None
+    opposed: int | None
+    quarantined: int
+    checks: tuple[tuple[str, int], ...]  # (check, rows it set aside), most rows first
 
 
 def rounded(count: int | None) -> str:
@@ -194,7 +215,9 @@ def _grant(dataset: Dataset, declared: TableSchema) -> str:
 def table_page(declared: TableSchema, policies: PolicySet, view: str, coverage: Coverage | None,
                today: dt.date) -> str:
     parts = [f"<h1><code>{_e(declared.full_name)}</code></h1><p>{_e(declared.doc)}</p>",
-             "<h2>Coverage and freshness</h2>", _coverage_rows(declared, coverage), "<h2>Columns</h2>",
+             "<h2>Coverage and freshness</h2>", _coverage_rows(declared, coverage),
+             f'<p><a href="{_e(quality_page_name(declared))}">Quality report of its latest loads</a></p>',
+             "<h2>Columns</h2>",
              "<table><tr><th>column</th><th>type</th><th>meaning</th><th>class</th></tr>"]
     for column in declared.lake_columns:
         parts.append(f"<tr><td><code>{_e(column.name)}</code></td><td>{_e(column.type)}</td>"
@@ -232,6 +255,46 @@ def page_name(declared: TableSchema) -> str:
     return f"{declared.full_name}.html"
 
 
+def quality_page_name(declared: TableSchema) -> str:
+    return f"{declared.full_name}.quality.html"
+
+
+def _count(value: int | None, view: str) -> str:
+    """A row count of one load: exact for researchers, rounded in public (a count under 10 not shown)."""
+    if value is None:
+        return "not recorded"
+    return str(value) if view == RESEARCHER else rounded(value)
+
+
+def quality_page(declared: TableSchema, view: str, coverage: Coverage | None, *, measured: bool) -> str:
+    """The quality report of the table's latest loads, in the catalogue's own style: each load's
+    outcome, what happened to its rows, and which checks set rows aside (docs/ingestion.md)."""
+    parts = [f"<h1>Quality of the latest loads: <code>{_e(declared.full_name)}</code></h1>",
+             f'<p><a href="{_e(page_name(declared))}">Back to the table</a>. Each load is one delivered file, '
+             "checked before anything is published: a row that fails a check is set aside (quarantined, "
+             "with the check's name) and the rest published; a file whose checks fail as a whole "
+             "publishes nothing (rejected). Newest first, at most "
+             f"{QUALITY_LOADS}.</p>"]
+    if not measured:
+        parts.append("<p class='muted'>Loads not read in this build (built without the lake).</p>")
+        return _page(f"Quality: {declared.full_name}", view, "".join(parts))
+    if coverage is None or not coverage.loads:
+        parts.append("<p>No load recorded yet.</p>")
+        return _page(f"Quality: {declared.full_name}", view, "".join(parts))
+    parts.append("<table><tr><th>loaded (UTC)</th><th>outcome</th><th>rows published</th><th>new</th>"
+                 "<th>updated</th><th>refused as already present</th><th>dropped (objection)</th>"
+                 "<th>set aside</th><th>by check</th></tr>")
+    for load in coverage.loads:
+        checks = ", ".join(f"{name}: {_count(count, view)}" for name, count in load.checks) or "none"
+        parts.append(f"<tr><td>{load.loaded_at:%Y-%m-%d %H:%M}</td><td>{_e(load.status)}</td>"
+                     f"<td>{_e(_count(load.rows, view))}</td><td>{_e(_count(load.new, view))}</td>"
+                     f"<td>{_e(_count(load.updated, view))}</td><td>{_e(_count(load.refused, view))}</td>"
+                     f"<td>{_e(_count(load.opposed, view))}</td><td>{_e(_count(load.quarantined, view))}</td>"
+                     f"<td>{_e(checks)}</td></tr>")
+    parts.append("</table>")
+    return _page(f"Quality: {declared.full_name}", view, "".join(parts))
+
+
 def build(out: Path, schemas: Mapping[str, TableSchema], policies: PolicySet, view: str,
           coverage: Mapping[str, Coverage] | None = None, today: dt.date | None = None) -> list[Path]:
     """Write the catalogue's pages into ``out``; returns them, the index first."""
@@ -244,10 +307,12 @@ def build(out: Path, schemas: Mapping[str, TableSchema], policies: PolicySet, vi
     written = []
     index = []
     for declared in tables:
+        figures = (coverage or {}).get(declared.full_name)
         path = out / page_name(declared)
-        path.write_text(table_page(declared, policies, view, (coverage or {}).get(declared.full_name), day),
-                        encoding="utf-8")
-        written.append(path)
+        path.write_text(table_page(declared, policies, view, figures, day), encoding="utf-8")
+        quality = out / quality_page_name(declared)
+        quality.write_text(quality_page(declared, view, figures, measured=coverage is not None), encoding="utf-8")
+        written += [path, quality]
         words = [declared.full_name, declared.doc, *(f"{c.name} {c.doc}" for c in declared.lake_columns),
                  *(name for name, _ in coding_systems(declared)),
                  *(f"{p.id} {p.title}" for p, _ in _users(policies, declared.full_name))]

@@ -15,6 +15,7 @@ from santelake.catalogue.site import (
     RESEARCHER,
     CatalogueError,
     Coverage,
+    LoadReport,
     build,
     coding_systems,
     rounded,
@@ -84,6 +85,34 @@ def test_coverage_is_rounded_and_small_counts_are_not_shown(tmp_path: Path, poli
     stays = (tmp_path / "snds.hospital_stays.html").read_text(encoding="utf-8")
     assert "about 120,000" in stays and "fewer than 10" in stays and "118,911" not in stays
     assert "January 2019 to December 2024" in stays and "2026-12-01" in stays
+
+
+def _loads() -> tuple[LoadReport, ...]:
+    when = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
+    return (LoadReport(when, "published", 12_345, 12_300, 45, 0, 3, 4, (("date_in_range", 3), ("known_person", 1))),
+            LoadReport(when - dt.timedelta(days=1), "rejected", 0, 0, 0, 0, 0, 0, ()))
+
+
+def test_each_table_page_links_the_quality_report_of_its_latest_loads(tmp_path: Path, policies: PolicySet) -> None:
+    coverage = {"snds.hospital_stays": Coverage(118_911, 700, None, None, None, _loads())}
+    for view in (PUBLIC, RESEARCHER):
+        build(tmp_path / view, runner.schemas(), policies, view, coverage, today=TODAY)
+        table = (tmp_path / view / "snds.hospital_stays.html").read_text(encoding="utf-8")
+        assert '<a href="snds.hospital_stays.quality.html">Quality report of its latest loads</a>' in table
+        report = (tmp_path / view / "snds.hospital_stays.quality.html").read_text(encoding="utf-8")
+        rows = re.findall(r"<tr><td>(.*?)</tr>", report)
+        assert len(rows) == 2 and "2026-12-01 09:30" in rows[0] and "rejected" in rows[1]
+        assert '<a href="snds.hospital_stays.html">Back to the table</a>' in report
+        # A table with no load yet says so; a build without the lake says it did not read them.
+        assert "No load recorded yet" in (tmp_path / view / "snds.beneficiaries.quality.html").read_text()
+    public = re.findall(r"<tr><td>(.*?)</tr>", (tmp_path / PUBLIC / "snds.hospital_stays.quality.html").read_text())
+    researcher = re.findall(r"<tr><td>(.*?)</tr>",
+                            (tmp_path / RESEARCHER / "snds.hospital_stays.quality.html").read_text())
+    # Researchers see each count; the public sees them rounded, and none under 10.
+    assert "12345" in researcher[0] and "date_in_range: 3, known_person: 1" in researcher[0]
+    assert "about 12,000" in public[0] and "12345" not in public[0] and "date_in_range: fewer than 10" in public[0]
+    build(tmp_path / "bare", runner.schemas(), policies, PUBLIC, today=TODAY)
+    assert "built without the lake" in (tmp_path / "bare" / "snds.hospital_stays.quality.html").read_text()
 
 
 def test_coding_systems_are_named_from_the_column_descriptions() -> None:
