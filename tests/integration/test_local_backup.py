@@ -7,6 +7,7 @@ The restored stack runs beside the session's, on ports of its own (each port mov
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 from santelake.access import query
 from santelake.access.token import dev_token
 from santelake.audit.store import DATABASE as AUDIT_DATABASE
-from santelake.config import load_settings
+from santelake.config import Settings, load_settings
 from santelake.demo import QUESTION
 from santelake.lake.catalog import open_catalog
 from santelake.names import DATABASES
@@ -35,8 +36,7 @@ pytestmark = pytest.mark.faults
 RESEARCHER_QUERY = QUESTION  # santelake up's: alice's stays per ICD-10 chapter per year
 SANTELAKE = str(Path(sys.executable).parent / "santelake")
 PORT_SHIFT = 1000
-PORT_FIELDS = ("postgres_port", "minio_port", "keycloak_port", "keycloak_management_port", "trino_port",
-               "trino_internal_port", "airflow_port", "audit_port")
+PORT_FIELDS = tuple(field.name for field in dataclasses.fields(Settings) if field.name.endswith("_port"))
 
 
 def _lake(layout: Layout) -> dict[str, tuple[int | None, int]]:

@@ -13,7 +13,7 @@ from santelake.runtime.platform import platform_settings
 
 def test_status_reports_every_service_healthy(layout: Layout) -> None:
     statuses = {s.name: s for s in stack.status(layout)}
-    assert set(statuses) == {"postgres", "minio", "audit", "keycloak", "trino", "airflow"}
+    assert set(statuses) == {"postgres", "minio", "audit", "keycloak", "trino", "airflow", "catalogue"}
     for st in statuses.values():
         assert st.healthy, f"{st.name}: {st.detail}"
         assert all(st.pids), st.name
