@@ -237,6 +237,30 @@ def query(release: Cluster, user: str, sql: str, ca: Path) -> list[list[Any]]:
     raise AssertionError("three attempts returned or raised")
 
 
+# How long a policy change may take to reach Trino: the kubelet refreshes the mounted ConfigMap
+# within about a minute (seen: 91 s on the busy test cluster), then Trino re-reads it within 5 s.
+POLICY_PROPAGATION_SECONDS = 300
+
+
+def once_policy_applies(release: Cluster, user: str, sql: str, ca: Path, expected: list[list[Any]]) -> list[list[Any]]:
+    """``sql``'s rows as ``user`` once they are ``expected`` (the policy now in force), or the last rows
+    after POLICY_PROPAGATION_SECONDS; a refusal meanwhile (rules that denied) is waited out too."""
+    from trino.exceptions import TrinoUserError
+
+    started = time.monotonic()
+    rows: list[list[Any]] = []
+    while time.monotonic() - started <= POLICY_PROPAGATION_SECONDS:
+        try:
+            rows = query(release, user, sql, ca)
+        except TrinoUserError as denied:
+            assert "Access Denied" in str(denied), denied
+        if rows == expected:
+            break
+        time.sleep(10)
+    print(f"\n[cluster] {user} sees {rows} {time.monotonic() - started:.0f} s after the policy changed")
+    return rows
+
+
 def table_counts(release: Cluster, ca: Path) -> dict[str, int]:
     """Every snds table's row count, as the data engineer (who reads whole tables) sees it."""
     tables = [row[0] for row in query(release, "dana", "SHOW TABLES FROM iceberg.snds", ca)]

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 import trino
-from trino.exceptions import TrinoUserError
 
+from santelake.access.enforce import RULE_SECTIONS
 from tests.cluster.conftest import (
     NAME,
     NAMESPACE,
@@ -22,6 +22,7 @@ from tests.cluster.conftest import (
     _timed,
     ca_file,
     keycloak_admin,
+    once_policy_applies,
     query,
     researcher_token,
     resolved,
@@ -89,9 +90,7 @@ def test_the_platform_certificate_names_every_service(release: Cluster) -> None:
 # Stale rules for the ConfigMap: every section present and empty, so nobody reads anything. Not "{}":
 # Trino's file-based access control allows whatever a rules file has no section for, so "{}" would
 # open every table to everyone until the scheduler patched it back (and Trino re-read it).
-STALE_RULES = json.dumps({"catalogs": [], "schemas": [], "tables": [], "queries": [], "system_information": [],
-                          "impersonation": [], "authorization": [], "functions": [], "procedures": [],
-                          "system_session_properties": [], "catalog_session_properties": []})
+STALE_RULES = json.dumps({section: [] for section in RULE_SECTIONS})
 
 
 def test_the_daily_policy_apply_patches_the_policy_configmap(release: Cluster, loaded: Loaded, tmp_path: Path) -> None:
@@ -111,16 +110,8 @@ def test_the_daily_policy_apply_patches_the_policy_configmap(release: Cluster, l
         assert time.monotonic() - started < 600, "the policy_apply DAG did not patch the ConfigMap back"
         time.sleep(5)
     print(f"\n[cluster] policy ConfigMap patched back by the scheduler in {time.monotonic() - started:.0f} s")
-    # The kubelet refreshes the mounted file within about a minute, then Trino re-reads it within 5 s.
-    while True:
-        try:
-            if query(release, "alice", ALICE_COUNT, ca) == expected:
-                break
-        except TrinoUserError as denied:
-            assert "Access Denied" in str(denied), denied
-        assert time.monotonic() - started < 600, "Trino did not enforce the restored rules"
-        time.sleep(10)
-    print(f"[cluster] Trino enforces the restored rules {time.monotonic() - started:.0f} s after the trigger")
+    assert once_policy_applies(release, "alice", ALICE_COUNT, ca, expected) == expected, \
+        "Trino did not enforce the restored rules"
     # The scheduler may do exactly that: nothing else in the namespace.
     account = f"--as=system:serviceaccount:{NAMESPACE}:{NAME}-airflow"
     for verb, resource, allowed in (("patch", f"configmap/{configmap}", "yes"),

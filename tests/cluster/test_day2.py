@@ -29,6 +29,7 @@ from tests.cluster.conftest import (
     Loaded,
     _timed,
     ca_file,
+    once_policy_applies,
     query,
     table_counts,
 )
@@ -43,26 +44,19 @@ PARIS_REGION = '["75", "77", "78", "91", "92", "93", "94", "95"]'
 NEW_VERSION = "0.1.1"
 
 
+ALICE_BENEFICIARIES = ("SELECT count(*), count_if(residence_department = '75') "
+                       "FROM iceberg.snds.beneficiaries")
+
+
 def _alice_beneficiaries(release: Cluster, ca: Path) -> tuple[int, int]:
-    rows = query(release, "alice", "SELECT count(*), count_if(residence_department = '75') "
-                                   "FROM iceberg.snds.beneficiaries", ca)
+    rows = query(release, "alice", ALICE_BENEFICIARIES, ca)
     return int(rows[0][0]), int(rows[0][1])
 
 
-# How long a policy change may take to reach Trino: the kubelet refreshes the mounted ConfigMap
-# within about a minute (seen: 91 s on the busy test cluster), then Trino re-reads it within 5 s.
-POLICY_PROPAGATION_SECONDS = 300
-
-
 def _alice_sees(release: Cluster, ca: Path, expected: tuple[int, int]) -> tuple[int, int]:
-    """alice's counts once they are ``expected``, or the last ones after POLICY_PROPAGATION_SECONDS."""
-    started = time.monotonic()
-    while True:
-        seen = _alice_beneficiaries(release, ca)
-        if seen == expected or time.monotonic() - started > POLICY_PROPAGATION_SECONDS:
-            print(f"\n[cluster] alice sees {seen} {time.monotonic() - started:.0f} s after the release changed")
-            return seen
-        time.sleep(10)
+    """alice's counts once the policy that gives ``expected`` is in force (or the last ones seen)."""
+    rows = once_policy_applies(release, "alice", ALICE_BENEFICIARIES, ca, [list(expected)])
+    return int(rows[0][0]), int(rows[0][1])
 
 
 def _santelake_images(release: Cluster) -> set[str]:

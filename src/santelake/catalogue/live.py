@@ -20,51 +20,62 @@ LOAD_FIELDS = ("file_sha256", "target_table", "status", "row_count", "quarantine
                "updated_count", "refused_count", "opposed_count")
 
 
-def _last_loads(catalog: Any) -> dict[str, dt.datetime]:
+def _loads(catalog: Any) -> list[dict[str, Any]]:
+    """Every load ``ops.ingested_files`` records, newest first (read once per build)."""
     if not catalog.table_exists(FILES_TABLE):
-        return {}
-    rows = catalog.load_table(FILES_TABLE).scan(row_filter="status == 'published'",
-                                                selected_fields=("target_table", "loaded_at")).to_arrow()
+        return []
+    files = catalog.load_table(FILES_TABLE).scan(selected_fields=LOAD_FIELDS).to_arrow().to_pylist()
+    return sorted(files, key=lambda row: row["loaded_at"], reverse=True)
+
+
+def _last_published(loads: list[dict[str, Any]]) -> dict[str, dt.datetime]:
+    """Each table's last published load (``loads`` newest first)."""
     last: dict[str, dt.datetime] = {}
-    for name, when in zip(rows["target_table"].to_pylist(), rows["loaded_at"].to_pylist(), strict=True):
-        if name not in last or when > last[name]:
-            last[name] = when
+    for row in loads:
+        if row["status"] == "published":
+            last.setdefault(row["target_table"], row["loaded_at"])
     return last
 
 
-def load_reports(catalog: Any, keep: int = QUALITY_LOADS) -> dict[str, tuple[LoadReport, ...]]:
-    """Each table's latest ``keep`` loads (``ops.ingested_files``), newest first, with the checks that set
-    their rows aside (``ops.quarantine``, by the file's SHA-256: names and counts, no row)."""
-    if not catalog.table_exists(FILES_TABLE):
-        return {}
-    files = catalog.load_table(FILES_TABLE).scan(selected_fields=LOAD_FIELDS).to_arrow().to_pylist()
+def _checks(catalog: Any, files: set[str]) -> dict[tuple[str, str], dict[str, int]]:
+    """Rows each of ``files`` (by SHA-256) set aside, per table and check (``ops.quarantine``: no row read)."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    if not files or not catalog.table_exists(QUARANTINE_TABLE):
+        return counts
+    for batch in file_by_file(catalog.load_table(QUARANTINE_TABLE), ("target_table", "file_sha256", "rule")):
+        columns = batch.to_pydict()
+        for table, sha, rule in zip(columns["target_table"], columns["file_sha256"], columns["rule"], strict=True):
+            if sha in files:
+                per_check = counts.setdefault((table, sha), {})
+                per_check[rule] = per_check.get(rule, 0) + 1
+    return counts
+
+
+def load_reports(catalog: Any, loads: list[dict[str, Any]],
+                 keep: int = QUALITY_LOADS) -> dict[str, tuple[LoadReport, ...]]:
+    """Each table's latest ``keep`` of ``loads`` (newest first), with the checks that set their rows aside."""
     latest: dict[str, list[dict[str, Any]]] = {}
-    for row in sorted(files, key=lambda r: r["loaded_at"], reverse=True):
+    for row in loads:
         kept = latest.setdefault(row["target_table"], [])
         if len(kept) < keep:
             kept.append(row)
-    wanted = {row["file_sha256"] for rows in latest.values() for row in rows}
-    checks: dict[tuple[str, str], dict[str, int]] = {}
-    if wanted and catalog.table_exists(QUARANTINE_TABLE):
-        for batch in file_by_file(catalog.load_table(QUARANTINE_TABLE), ("target_table", "file_sha256", "rule")):
-            for table, sha, rule in zip(*(batch.column(c).to_pylist() for c in ("target_table", "file_sha256", "rule")),
-                                        strict=True):
-                if sha in wanted:
-                    counts = checks.setdefault((table, sha), {})
-                    counts[rule] = counts.get(rule, 0) + 1
-    return {table: tuple(
-        LoadReport(loaded_at=row["loaded_at"], status=row["status"], rows=row["row_count"], new=row["new_count"],
-                   updated=row["updated_count"], refused=row["refused_count"], opposed=row["opposed_count"],
-                   quarantined=row["quarantined_count"],
-                   checks=tuple(sorted(checks.get((table, row["file_sha256"]), {}).items(),
-                                       key=lambda item: (-item[1], item[0]))))
-        for row in rows) for table, rows in latest.items()}
+    checks = _checks(catalog, {row["file_sha256"] for rows in latest.values() for row in rows})
+
+    def report(table: str, row: dict[str, Any]) -> LoadReport:
+        found = checks.get((table, row["file_sha256"]), {})
+        return LoadReport(loaded_at=row["loaded_at"], status=row["status"], rows=row["row_count"],
+                          new=row["new_count"], updated=row["updated_count"], refused=row["refused_count"],
+                          opposed=row["opposed_count"], quarantined=row["quarantined_count"],
+                          checks=tuple(sorted(found.items(), key=lambda item: (-item[1], item[0]))))
+
+    return {table: tuple(report(table, row) for row in rows) for table, rows in latest.items()}
 
 
 def coverage(catalog: Any, tables: Sequence[TableSchema]) -> dict[str, Coverage]:
     """Each table's figures, read from the lake (one column at a time, a data file at a time)."""
-    loads = _last_loads(catalog)
-    reports = load_reports(catalog)
+    history = _loads(catalog)
+    loads = _last_published(history)
+    reports = load_reports(catalog, history)
     found = {}
     for declared in tables:
         if not catalog.table_exists(declared.identifier):

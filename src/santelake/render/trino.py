@@ -26,14 +26,6 @@ ENV_OAUTH2_TOKEN_KEY = "SANTELAKE_TRINO_OAUTH2_TOKEN_KEY"
 # Their names in the local secret store (the chart's Secret: secrets.trinoOAuth2).
 OAUTH2_CLIENT_SECRET_NAME = "trino-oauth2-client-secret"
 OAUTH2_TOKEN_KEY_NAME = "trino-oauth2-token-key"
-
-
-def new_token_key() -> str:
-    """A key for Trino's issued tokens: base64 of 32 random bytes (Trino wants at least 256 bits)."""
-    import base64
-    import secrets
-
-    return base64.b64encode(secrets.token_bytes(32)).decode()
 # How long a browser login lasts without activity: Trino's token holds Keycloak's refresh token,
 # which lapses after the realm's idle timeout, so no longer than that.
 OAUTH2_SESSION = f"{SSO_IDLE_SECONDS}s"
@@ -156,7 +148,7 @@ def config_properties(p: TrinoParams) -> str:
             # Python's OAuth2Authentication), then a token the client already holds.
             "http-server.authentication.type": "oauth2,jwt",
             **oauth2_properties(p),
-            "http-server.authentication.jwt.key-file": f"{p.issuer}/protocol/openid-connect/certs",
+            "http-server.authentication.jwt.key-file": _oidc(p, "certs"),
             "http-server.authentication.jwt.required-issuer": p.issuer,
             "http-server.authentication.jwt.required-audience": p.audience,
             "http-server.authentication.jwt.principal-field": "preferred_username",
@@ -174,6 +166,19 @@ def config_properties(p: TrinoParams) -> str:
     return to_properties(values)
 
 
+def new_token_key() -> str:
+    """A key for Trino's issued tokens: base64 of 32 random bytes (Trino wants at least 256 bits)."""
+    import base64
+    import secrets
+
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _oidc(p: TrinoParams, endpoint: str) -> str:
+    """One of the realm's OpenID Connect endpoints (``auth``, ``token``, ``certs``)."""
+    return f"{p.issuer}/protocol/openid-connect/{endpoint}"
+
+
 def oauth2_properties(p: TrinoParams) -> dict[str, str | bool]:
     """Trino's OAuth 2.0 login against the realm's ``trino`` client (authorization code flow).
 
@@ -181,14 +186,13 @@ def oauth2_properties(p: TrinoParams) -> dict[str, str | bool]:
     would make the coordinator depend on Keycloak being up first. Tokens are checked locally
     against the realm's keys (no userinfo call per query). The principal is the username.
     """
-    oidc = f"{p.issuer}/protocol/openid-connect"
     prefix = "http-server.authentication.oauth2"
     return {
         f"{prefix}.issuer": p.issuer,
         f"{prefix}.oidc.discovery": False,
-        f"{prefix}.auth-url": f"{oidc}/auth",
-        f"{prefix}.token-url": f"{oidc}/token",
-        f"{prefix}.jwks-url": f"{oidc}/certs",
+        f"{prefix}.auth-url": _oidc(p, "auth"),
+        f"{prefix}.token-url": _oidc(p, "token"),
+        f"{prefix}.jwks-url": _oidc(p, "certs"),
         f"{prefix}.client-id": p.audience,
         f"{prefix}.client-secret": f"${{ENV:{ENV_OAUTH2_CLIENT_SECRET}}}",
         f"{prefix}.scopes": "openid",

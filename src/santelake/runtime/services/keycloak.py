@@ -47,6 +47,15 @@ ADMIN_USER = "santelake-admin"
 BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=false")
 
 
+def _with_audience(client: dict[str, Any]) -> dict[str, Any]:
+    """An existing client's representation, with the mapper that names Trino in its tokens' ``aud``
+    added if it has none (a client made before the realm file gave it one)."""
+    mappers = client.get("protocolMappers") or []
+    if not any(m.get("protocolMapper") == "oidc-audience-mapper" for m in mappers):
+        client["protocolMappers"] = [*mappers, audience_mapper(TRINO_AUDIENCE)]
+    return client
+
+
 class Keycloak(Service):
     name = "keycloak"
     port_keys = ("keycloak", "keycloak-management")
@@ -172,11 +181,7 @@ class Keycloak(Service):
             admin.create_client(client)
             internal_id = admin.get_client_id(audit.AUDIT_CLIENT)
         else:
-            current = admin.get_client(internal_id)
-            mappers = current.get("protocolMappers") or []
-            if not any(m.get("protocolMapper") == "oidc-audience-mapper" for m in mappers):
-                current["protocolMappers"] = [*mappers, audience_mapper(TRINO_AUDIENCE)]
-            admin.update_client(internal_id, current | {"secret": secret})
+            admin.update_client(internal_id, _with_audience(admin.get_client(internal_id)) | {"secret": secret})
         account = admin.get_client_service_account_user(internal_id)
         management = admin.get_client_id("realm-management")
         roles = [r for r in admin.get_client_roles(management) if r["name"] in audit.AUDIT_CLIENT_ROLES]
@@ -191,12 +196,8 @@ class Keycloak(Service):
         if internal_id is None:
             admin.create_client(client)
             return
-        current = admin.get_client(internal_id)
-        mappers = current.get("protocolMappers") or []
-        if not any(m.get("protocolMapper") == "oidc-audience-mapper" for m in mappers):
-            current["protocolMappers"] = [*mappers, audience_mapper(TRINO_AUDIENCE)]
-        admin.update_client(internal_id, current | {key: value for key, value in client.items()
-                                                    if key != "protocolMappers"})
+        admin.update_client(internal_id, _with_audience(admin.get_client(internal_id)) | {
+            key: value for key, value in client.items() if key != "protocolMappers"})
 
     def _ensure_airflow_client(self, admin: Any) -> None:
         """Keycloak imports the realm file only into a realm that does not exist yet: a realm made
