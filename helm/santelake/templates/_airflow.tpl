@@ -45,6 +45,9 @@
 {{- range $p.secrets }}
 - {name: {{ .env }}, value: {{ .file | quote }}}
 {{- end }}
+# Loads and policy applies are recorded in the audit trail (santelake.audit.client).
+- {name: {{ $c.audit.clientEnv.url }}, value: {{ include "santelake.auditUrl" . | quote }}}
+- {name: {{ $c.audit.clientEnv.tokenFile }}, value: {{ $c.audit.airflowTokenFile | quote }}}
 {{- end -}}
 
 {{- define "santelake.airflowMounts" -}}
@@ -55,6 +58,7 @@
 - {name: tls, mountPath: {{ $c.airflow.tlsDir }}, readOnly: true}
 - {name: keycloak-ca, mountPath: {{ dir $c.airflow.keycloakCaFile }}, readOnly: true}
 - {name: platform-secrets, mountPath: {{ $c.platform.secretsDir }}, readOnly: true}
+- {name: audit-token, mountPath: {{ dir $c.audit.airflowTokenFile }}, readOnly: true}
 {{- end -}}
 
 {{- define "santelake.airflowVolumes" -}}
@@ -80,4 +84,9 @@
           name: {{ include "santelake.requiredSecret" (list $ .values (printf "key %s" .key)) }}
           items: [{key: {{ .key }}, path: {{ base .file }}}]
       {{- end }}
+- name: audit-token
+  secret:
+    secretName: {{ include "santelake.auditSecret" . }}
+    defaultMode: 0440
+    items: [{key: {{ $c.audit.secretKeys.token }}, path: {{ base $c.audit.airflowTokenFile }}}]
 {{- end -}}

@@ -246,3 +246,25 @@ imagePullSecrets:
 {{- define "santelake.smokeTestClientSecret" -}}
 {{- include "santelake.requiredSecret" (list . "helmTest.serviceAccountClient.existingSecret" "key client-secret (helmTest.serviceAccountClient.enabled is true)") -}}
 {{- end -}}
+
+{{/* The audit receiver: its Service's name and URL, and the Secret of its token and roles' passwords. */}}
+{{- define "santelake.auditHost" -}}{{ include "santelake.name" (list . "audit") }}{{- end -}}
+{{- define "santelake.auditUrl" -}}
+{{- $c := include "santelake.contract" . | fromJson -}}
+{{- printf "https://%s:%v" (include "santelake.auditHost" .) $c.audit.port -}}
+{{- end -}}
+{{- define "santelake.auditSecret" -}}
+{{- include "santelake.requiredSecret" (list . "secrets.audit" "keys receiver-token, writer-password, reader-password and keycloak-client-secret") -}}
+{{- end -}}
+
+{{/* The Secret of the database administrator's password that makes the audit trail:
+     audit.databaseAdmin.existingSecret, else the bundled server's superuser's. An external server needs the former. */}}
+{{- define "santelake.auditAdminSecret" -}}
+{{- if .Values.audit.databaseAdmin.existingSecret -}}
+{{- .Values.audit.databaseAdmin.existingSecret -}}
+{{- else if .Values.postgresql.bundled -}}
+{{- include "santelake.requiredSecret" (list . "postgresql.bundledServer.superuserSecret" "key password") -}}
+{{- else -}}
+{{- fail "audit.databaseAdmin.existingSecret is required when postgresql.bundled is false: name a Secret with key password of audit.databaseAdmin.user, a role that may create roles and databases (see docs/operations.md#secrets)" -}}
+{{- end -}}
+{{- end -}}

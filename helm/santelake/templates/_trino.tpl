@@ -5,6 +5,7 @@
 {{- $role := index . 1 -}}
 {{- $c := (include "santelake.contract" $root | fromJson).trino -}}
 {{- $env := $c.env -}}
+{{- $audit := (include "santelake.contract" $root | fromJson).audit -}}
 {{- $catalog := include "santelake.database" (list $root "catalog") | fromJson -}}
 {{- $values := index $root.Values.trino $role -}}
 metadata:
@@ -50,9 +51,19 @@ spec:
           valueFrom: {secretKeyRef: {name: {{ include "santelake.trinoOAuth2Secret" $root }}, key: client-secret}}
         - name: {{ $env.oauth2TokenKey }}
           valueFrom: {secretKeyRef: {name: {{ include "santelake.trinoOAuth2Secret" $root }}, key: token-key}}
+        # Every query's events go to the audit receiver, with its token.
+        - name: {{ $env.auditUri }}
+          value: {{ printf "%s%s" (include "santelake.auditUrl" $root) $audit.trinoPath | quote }}
+        - name: {{ $env.auditToken }}
+          valueFrom: {secretKeyRef: {name: {{ include "santelake.auditSecret" $root }}, key: {{ $audit.secretKeys.token }}}}
         {{- end }}
+        # The trail's catalog (compliance officers' `audit`), read as audit_reader by the nodes that scan it.
+        - name: {{ $env.auditJdbcUrl }}
+          value: {{ printf "jdbc:postgresql://%s:%s/%s?sslmode=verify-full&sslrootcert=%s" (include "santelake.postgresqlHost" $root) (include "santelake.postgresqlPort" $root) $audit.database $c.platformCaFile | quote }}
+        - name: {{ $env.auditReaderPassword }}
+          valueFrom: {secretKeyRef: {name: {{ include "santelake.auditSecret" $root }}, key: {{ index $audit.secretKeys $audit.reader }}}}
         - name: {{ $env.catalogJdbcUrl }}
-          value: {{ printf "jdbc:postgresql://%s:%s/%s?sslmode=verify-full&sslrootcert=/var/run/santelake/trust/platform-ca.crt" (include "santelake.postgresqlHost" $root) (include "santelake.postgresqlPort" $root) $catalog.database | quote }}
+          value: {{ printf "jdbc:postgresql://%s:%s/%s?sslmode=verify-full&sslrootcert=%s" (include "santelake.postgresqlHost" $root) (include "santelake.postgresqlPort" $root) $catalog.database $c.platformCaFile | quote }}
         - name: {{ $env.catalogUser }}
           value: {{ $catalog.user | quote }}
         - name: {{ $env.warehouse }}

@@ -49,14 +49,18 @@ GENERATED: dict[str, dict[str, Callable[[], str]]] = {
     "secrets.airflowClient": {airflow.CLIENT_SECRET_KEY: _token},
     "secrets.trinoOAuth2": {"client-secret": _token, "token-key": trino.new_token_key},
     "secrets.pseudonymisationKey": {"key": _hex},
+    "secrets.audit": {"receiver-token": _token, "writer-password": _token, "reader-password": _token,
+                      "keycloak-client-secret": _token},
+    "secrets.auditStorage": {"access-key": _fixed("santelake-audit"), "secret-key": _token},
     "postgresql.bundledServer.superuserSecret": {"password": _token},
     "objectStorage.minio.rootSecret": {"root-user": _fixed("santelake-root"), "root-password": _token},
     "helmTest.serviceAccountClient.existingSecret": {"client-secret": _hex},
 }
 TLS_VALUE = "tls.existingSecret"
-# Secrets only the site can make (its own certificates, SeaweedFS's identities): never generated.
+# Secrets only the site can make (its own certificates, SeaweedFS's identities, an external database's
+# administrator): never generated.
 SITE_PROVIDED = ("trino.tls.existingSecret", "keycloak.tls.existingSecret", "objectStorage.external.caSecret",
-                 "objectStorage.seaweedfs.s3ConfigSecret")
+                 "objectStorage.seaweedfs.s3ConfigSecret", "audit.databaseAdmin.existingSecret")
 
 
 @dataclass(frozen=True)

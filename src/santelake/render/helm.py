@@ -23,6 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from santelake.audit import client as audit_client
+from santelake.audit import store as audit_store
+from santelake.audit.config import AUDIT_BUCKET
+from santelake.audit.config import ENV as AUDIT_ENV
+from santelake.audit.receiver import HEALTH_PATH as AUDIT_HEALTH_PATH
+from santelake.audit.receiver import TRINO_PATH as AUDIT_TRINO_PATH
 from santelake.config import load_settings
 from santelake.errors import ConfigError, PrerequisiteError, ServiceError
 from santelake.names import (
@@ -40,7 +46,8 @@ from santelake.render import airflow, bootstrap, keycloak, smoketest, trino
 from santelake.runtime.artifacts import find_go
 from santelake.runtime.secrets import env_name
 from santelake.runtime.services.keycloak import BUILD_OPTIONS as KEYCLOAK_BUILD_OPTIONS
-from santelake.runtime.services.minio import account_secret
+from santelake.runtime.services.minio import AUDIT_ACCOUNT, account_secret
+from santelake.runtime.services.postgres import role_password_key
 from santelake.settings import PlatformSettings
 from santelake.settings import env_name as settings_env_name
 
@@ -57,6 +64,8 @@ TRINO_ETC = "/etc/trino"
 TRINO_DATA = "/data/trino"
 TRINO_TLS = "/var/run/santelake/tls"
 TRINO_CA = "/var/run/santelake/ca/ca.crt"
+# The platform CA (tls.existingSecret's ca.crt), beside the S3 endpoint's, in every Trino pod.
+TRINO_PLATFORM_CA = "/var/run/santelake/trust/platform-ca.crt"
 TRINO_HTTP_PORT = 8080
 TRINO_HTTPS_PORT = 8443
 # Where the bootstrap Job finds the operator's secrets (one file each) and the platform CA.
@@ -101,6 +110,23 @@ ENV_WAREHOUSE = "SANTELAKE_WAREHOUSE"
 ENV_S3_ENDPOINT = "SANTELAKE_S3_ENDPOINT"
 ENV_QUERY_MAX_MEMORY = "SANTELAKE_TRINO_QUERY_MAX_MEMORY"
 ENV_QUERY_MAX_MEMORY_PER_NODE = "SANTELAKE_TRINO_QUERY_MAX_MEMORY_PER_NODE"
+ENV_AUDIT_URI = "SANTELAKE_TRINO_AUDIT_URI"
+ENV_AUDIT_JDBC_URL = "SANTELAKE_TRINO_AUDIT_JDBC_URL"
+
+# The audit receiver's pod: its HTTPS port, and where its certificate, the CA and the rules in force
+# (the policy ConfigMap, whose hash and revision go into each query's record) are mounted.
+AUDIT_PORT = 8443
+AUDIT_TLS = "/var/run/santelake/tls"
+AUDIT_CA = "/var/run/santelake/ca/ca.crt"
+AUDIT_POLICY_DIR = "/var/run/santelake/policy"
+# Where the Airflow pods find the receiver's token (secrets.audit, receiver-token).
+AIRFLOW_AUDIT_TOKEN_FILE = "/var/run/santelake/audit/receiver-token"
+# secrets.audit: the receiver's token, the trail's two database roles' passwords, the Keycloak client's secret.
+AUDIT_SECRET_KEYS = {"token": "receiver-token", audit_store.WRITER: "writer-password",
+                     audit_store.READER: "reader-password", "keycloak": "keycloak-client-secret"}
+# The pseudo values key of the database administrator that makes the trail: audit.databaseAdmin.existingSecret,
+# or the bundled server's superuser (santelake.auditAdminSecret in the templates).
+AUDIT_ADMIN_VALUES = "audit.databaseAdmin"
 
 
 # The chart's source of each secret `santelake bootstrap` reads: values key naming the Secret, key in it.
@@ -109,7 +135,10 @@ BOOTSTRAP_SECRET_SOURCES = {
     bootstrap.SECRET_MINIO_ROOT_USER: ("objectStorage.minio.rootSecret", "root-user"),
     bootstrap.SECRET_MINIO_ROOT_PASSWORD: ("objectStorage.minio.rootSecret", "root-password"),
     **{account_secret(account, part): (f"secrets.{account}Storage", part)
-       for account in bootstrap.ACCOUNT_NAMES for part in ("access-key", "secret-key")},
+       for account in (*bootstrap.ACCOUNT_NAMES, AUDIT_ACCOUNT) for part in ("access-key", "secret-key")},
+    bootstrap.SECRET_AUDIT_ADMIN_PASSWORD: (AUDIT_ADMIN_VALUES, "password"),
+    **{role_password_key(role): ("secrets.audit", AUDIT_SECRET_KEYS[role])
+       for role in (audit_store.WRITER, audit_store.READER)},
 }
 
 
@@ -176,6 +205,8 @@ def trino_params(*, coordinator: bool) -> trino.TrinoParams:
         query_max_memory_per_node=_ref(ENV_QUERY_MAX_MEMORY_PER_NODE),
         log_path="", coordinator=coordinator, include_coordinator=False,
         discovery_uri=_ref(ENV_DISCOVERY_URI),
+        audit_uri=_ref(ENV_AUDIT_URI) if coordinator else "", audit_jdbc_url=_ref(ENV_AUDIT_JDBC_URL),
+        audit_ca_path=TRINO_PLATFORM_CA,
     )
 
 
@@ -227,6 +258,7 @@ def contract(policy_day: dt.date, compiled: Compiled) -> dict[str, Any]:
             "dataDir": TRINO_DATA,
             "tlsDir": TRINO_TLS,
             "caFile": TRINO_CA,
+            "platformCaFile": TRINO_PLATFORM_CA,
             "httpPort": TRINO_HTTP_PORT,
             "httpsPort": TRINO_HTTPS_PORT,
             "plugins": list(trino.PLUGINS),
@@ -247,7 +279,33 @@ def contract(policy_day: dt.date, compiled: Compiled) -> dict[str, Any]:
                 "queryMaxMemoryPerNode": ENV_QUERY_MAX_MEMORY_PER_NODE,
                 "oauth2ClientSecret": trino.ENV_OAUTH2_CLIENT_SECRET,
                 "oauth2TokenKey": trino.ENV_OAUTH2_TOKEN_KEY,
+                "auditUri": ENV_AUDIT_URI,
+                "auditJdbcUrl": ENV_AUDIT_JDBC_URL,
+                "auditToken": trino.ENV_AUDIT_TOKEN,
+                "auditReaderPassword": trino.ENV_AUDIT_READER_PASSWORD,
             },
+        },
+        "audit": {
+            "env": dict(AUDIT_ENV),
+            "port": AUDIT_PORT,
+            "tlsDir": AUDIT_TLS,
+            "caFile": AUDIT_CA,
+            "policyDir": AUDIT_POLICY_DIR,
+            "rulesFile": f"{AUDIT_POLICY_DIR}/{trino.RULES_FILE}",
+            "identityFile": f"{AUDIT_POLICY_DIR}/{trino.POLICY_IDENTITY_FILE}",
+            "trinoPath": AUDIT_TRINO_PATH,
+            "healthPath": AUDIT_HEALTH_PATH,
+            "database": audit_store.DATABASE,
+            "writer": audit_store.WRITER,
+            "reader": audit_store.READER,
+            "bucket": AUDIT_BUCKET,
+            "secretKeys": AUDIT_SECRET_KEYS,
+            "adminValues": AUDIT_ADMIN_VALUES,
+            "keycloakSecretEnv": keycloak.AUDIT_SECRET_ENV,
+            # What santelake's own commands (the Airflow pods' loads and policy applies) send events with.
+            "clientEnv": {"url": audit_client.URL_ENV, "tokenFile": audit_client.TOKEN_FILE_ENV,
+                          "caFile": audit_client.CA_FILE_ENV},
+            "airflowTokenFile": AIRFLOW_AUDIT_TOKEN_FILE,
         },
         "keycloak": {"realm": REALM, "audience": TRINO_AUDIENCE, "cliClient": keycloak.CLI_CLIENT,
                      "buildOptions": list(KEYCLOAK_BUILD_OPTIONS), "smokeTestSecretEnv": smoketest.REALM_SECRET_ENV,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from santelake.audit import keycloak as audit
 from santelake.names import AIRFLOW_CLIENT
 
 CLI_CLIENT = "santelake-cli"
@@ -168,6 +169,30 @@ def trino_client(audience: str, *, secret: str, trino_url: str) -> dict[str, obj
     }
 
 
+# The audit receiver's client: it reads the realm's logins and admin changes into the trail, and
+# runs the listener's canary query on Trino. Its secret is a placeholder resolved at import.
+AUDIT_SECRET_ENV = "SANTELAKE_AUDIT_CLIENT_SECRET"
+
+
+def audit_client(audience: str, *, secret: str) -> dict[str, object]:
+    """The audit receiver's confidential client (service account only; its token is also the canary
+    query's identity on Trino, hence the audience)."""
+    return {
+        "clientId": audit.AUDIT_CLIENT, "name": "santelake audit: copies logins into the audit trail",
+        "enabled": True, "publicClient": False, "clientAuthenticatorType": "client-secret", "secret": secret,
+        "standardFlowEnabled": False, "implicitFlowEnabled": False, "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": True, "protocol": "openid-connect",
+        "protocolMappers": [audience_mapper(audience)],
+    }
+
+
+def audit_service_account() -> dict[str, object]:
+    """The audit client's service-account user, allowed to view the realm's events and users, nothing else."""
+    return {"username": f"service-account-{audit.AUDIT_CLIENT}", "enabled": True,
+            "serviceAccountClientId": audit.AUDIT_CLIENT,
+            "clientRoles": {"realm-management": list(audit.AUDIT_CLIENT_ROLES)}}
+
+
 def audience_mapper(audience: str) -> dict[str, object]:
     """A mapper that names ``audience`` in the access token's ``aud`` (Trino requires it)."""
     return {
@@ -211,6 +236,7 @@ def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: st
         },
         airflow_client(airflow_admins, secret=placeholder(AIRFLOW_SECRET_ENV),
                        airflow_url=placeholder(AIRFLOW_URL_ENV)),
+        audit_client(audience, secret=placeholder(AUDIT_SECRET_ENV)),
     ]
     if smoke_test_secret_env:
         clients.append({
@@ -237,11 +263,15 @@ def realm(name: str, audience: str, groups: Sequence[str], *, airflow_admins: st
         "loginWithEmailAllowed": False,
         **BRUTE_FORCE,
         **SESSIONS,
+        # Logins and admin changes are kept for the audit receiver to copy into the trail.
+        **audit.REALM_EVENT_SETTINGS,
         "accessTokenLifespan": ACCESS_TOKEN_SECONDS,
         "oauth2DeviceCodeLifespan": 600,
         "oauth2DevicePollingInterval": 5,
         "groups": [{"name": g} for g in sorted(groups)],
         "clients": clients,
+        # Users are never in the realm file, but for the audit client's service account and its roles.
+        "users": [audit_service_account()],
     }
 
 

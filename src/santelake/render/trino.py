@@ -78,10 +78,12 @@ class TrinoParams:
     coordinator: bool = True
     include_coordinator: bool = True
     discovery_uri: str = ""
-    # The audit receiver's events URL and the trail's JDBC URL (read as audit_reader); empty: no audit
-    # (the chart, until it runs the receiver).
+    # The audit receiver's events URL (the coordinator's listener) and the trail's JDBC URL (read as
+    # audit_reader by every node that runs tasks); empty: no audit (benchmarks that measure without it).
     audit_uri: str = ""
     audit_jdbc_url: str = ""
+    # The CA (PEM) the listener verifies the receiver with; empty: jwks_ca_path (one CA locally).
+    audit_ca_path: str = ""
 
 
 def node_properties(p: TrinoParams, data_dir: str) -> str:
@@ -266,7 +268,7 @@ def audit_listener(p: TrinoParams) -> str:
         "http-event-listener.connect-retry-delay": "1s",
         "http-event-listener.connect-backoff-base": 2,
         "http-event-listener.connect-max-delay": "1m",
-        "http-event-listener.http-client.trust-store-path": p.jwks_ca_path,  # the platform CA, PEM
+        "http-event-listener.http-client.trust-store-path": p.audit_ca_path or p.jwks_ca_path,  # PEM
         "http-event-listener.http-client.request-timeout": "30s",
     })
 
@@ -298,5 +300,8 @@ def etc_files(p: TrinoParams, data_dir: str, rules_json: str, groups: str) -> di
             GROUP_FILE: groups,
         }
         if p.audit_uri:
-            files |= {AUDIT_LISTENER_FILE: audit_listener(p), AUDIT_CATALOG_FILE: audit_catalog(p)}
+            files[AUDIT_LISTENER_FILE] = audit_listener(p)
+    # Every node that runs tasks reads the trail's catalog (the chart's workers, the local single node).
+    if p.audit_jdbc_url:
+        files[AUDIT_CATALOG_FILE] = audit_catalog(p)
     return files

@@ -6,6 +6,7 @@ function the local runtime runs at every `santelake up`: the integration tests e
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -92,13 +93,21 @@ def test_the_job_gives_the_command_all_it_needs_and_secrets_only_as_files(
     assert plan.catalog.database == "santelake_catalog" and plan.catalog.user == "iceberg_catalog"
     assert plan.catalog.password == "value-of-password"
     assert plan.warehouse == "santelake-warehouse"
+    # The trail is made as the database administrator, its two roles get their passwords.
+    assert (plan.audit.admin_user, plan.audit.admin_password) == (
+        ("santelake_admin", "value-of-password") if scenario == "production" else ("postgres", "value-of-password"))
+    assert dict(plan.audit.passwords) == {"audit_writer": "value-of-writer-password",
+                                          "audit_reader": "value-of-reader-password"}
     assert (plan.storage is not None) == provisions_minio
     if plan.storage is not None:
         assert plan.storage.endpoint == "santelake-minio:9000"
         assert (plan.storage.root_user, plan.storage.root_password) == ("value-of-root-user", "value-of-root-password")
         assert {a.name: a.buckets for a in plan.storage.accounts} == account_buckets(
-            "santelake-warehouse", "santelake-landing")
+            "santelake-warehouse", "santelake-landing") | {"audit": ("santelake-audit",)}
         assert {a.access_key for a in plan.storage.accounts} == {"value-of-access-key"}
+        # The audit account may write anchors and delete nothing.
+        audit = next(a for a in plan.storage.accounts if a.name == "audit")
+        assert audit.policy is not None and "s3:DeleteObject" not in json.dumps(audit.policy)
 
 
 def test_the_job_reads_each_secret_from_its_values_secret(render: Render) -> None:
@@ -108,6 +117,11 @@ def test_the_job_reads_each_secret_from_its_values_secret(render: Render) -> Non
     assert by_name[bootstrap.SECRET_MINIO_ROOT_PASSWORD] == ("santelake-minio-root", "root-password")
     assert by_name[bootstrap.account_secret("trino", "secret-key")] == ("santelake-s3-trino", "secret-key")
     assert by_name[bootstrap.account_secret("ingest", "access-key")] == ("santelake-s3-ingest", "access-key")
+    assert by_name[bootstrap.account_secret("audit", "secret-key")] == ("santelake-s3-audit", "secret-key")
+    # The bundled server's superuser makes the trail; its roles' passwords are secrets.audit's.
+    assert by_name[bootstrap.SECRET_AUDIT_ADMIN_PASSWORD] == ("santelake-db-superuser", "password")
+    assert by_name["postgres-audit_writer-password"] == ("santelake-audit", "writer-password")
+    assert by_name["postgres-audit_reader-password"] == ("santelake-audit", "reader-password")
 
 
 def _env(tmp_path: Path, storage: str = "minio", **changes: str) -> dict[str, str]:
@@ -115,7 +129,7 @@ def _env(tmp_path: Path, storage: str = "minio", **changes: str) -> dict[str, st
         bootstrap.ENV_STORAGE: storage, bootstrap.ENV_CATALOG_HOST: "pg", bootstrap.ENV_CATALOG_PORT: "5432",
         bootstrap.ENV_CATALOG_DATABASE: "santelake_catalog", bootstrap.ENV_CATALOG_USER: "iceberg_catalog",
         bootstrap.ENV_CA_FILE: "/ca.crt", bootstrap.ENV_WAREHOUSE_BUCKET: "wh", bootstrap.ENV_LANDING_BUCKET: "ld",
-        bootstrap.ENV_S3_ENDPOINT: "https://minio:9000",
+        bootstrap.ENV_S3_ENDPOINT: "https://minio:9000", bootstrap.ENV_AUDIT_ADMIN_USER: "postgres",
     }
     for name in bootstrap.secret_names(storage):
         path = tmp_path / name

@@ -79,11 +79,13 @@ def _ingress_sources(policy: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("scenario", "expected"), [
-    # With MinIO the bootstrap Job also connects, as root, to create the buckets and accounts.
-    ("minimal", ["airflow", "bootstrap", "trino-coordinator", "trino-worker"]),
-    ("seaweedfs", ["airflow", "trino-coordinator", "trino-worker"]),
+    # With MinIO the bootstrap Job also connects, as root, to create the buckets and accounts. The audit
+    # receiver writes the trail's anchors.
+    ("minimal", ["airflow", "audit", "bootstrap", "trino-coordinator", "trino-worker"]),
+    ("seaweedfs", ["airflow", "audit", "trino-coordinator", "trino-worker"]),
 ])
-def test_only_trino_and_ingestion_reach_bundled_storage(render: Render, scenario: str, expected: list[str]) -> None:
+def test_only_trino_ingestion_and_the_audit_receiver_reach_bundled_storage(
+        render: Render, scenario: str, expected: list[str]) -> None:
     storage = render(scenario).named("NetworkPolicy", "-objectstorage")
     allowed = {json.dumps(p["podSelector"]["matchLabels"], sort_keys=True) for p in _ingress_sources(storage)}
     components = sorted(json.loads(a).get("app.kubernetes.io/component", "airflow") for a in allowed)
@@ -197,6 +199,9 @@ REQUIRED = [
     ("minimal", "secrets.airflowClient"),
     ("minimal", "secrets.trinoOAuth2"),
     ("minimal", "secrets.pseudonymisationKey"),
+    ("minimal", "secrets.audit"),
+    ("minimal", "secrets.auditStorage"),
+    ("production", "audit.databaseAdmin.existingSecret"),
     ("minimal", "postgresql.bundledServer.superuserSecret"),
     ("minimal", "objectStorage.minio.rootSecret"),
     ("seaweedfs", "objectStorage.seaweedfs.s3ConfigSecret"),

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from santelake.audit import client as audit_client
+from santelake.audit.config import ENV as AUDIT_ENV
+from santelake.audit.config import AuditSettings
 from santelake.locations import ENV_SCHEMAS_DIR
 from santelake.render import airflow, bootstrap
 from santelake.render import helm as chart
@@ -63,7 +66,7 @@ def _check_files_are_mounted(where: str, container: dict[str, Any], env: list[tu
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_airflow_pods_get_every_setting_the_code_reads_and_nothing_else(render: Render, scenario: str) -> None:
     read = set(variables()) | set(airflow.environment(chart.airflow_params())) | set(airflow.SECRETS) | {
-        airflow.CLIENT_SECRET}
+        airflow.CLIENT_SECRET, audit_client.URL_ENV, audit_client.TOKEN_FILE_ENV}
     containers = _containers(render(scenario), lambda _, labels: labels.get("santelake.io/airflow") == "true")
     assert len(containers) >= 9  # four Deployments (each with its init container) and the migration Job
     for where, container in containers:
@@ -96,13 +99,31 @@ def test_the_bootstrap_job_gets_what_the_command_reads_and_nothing_else(render: 
     storage = dict(env)[bootstrap.ENV_STORAGE]
     required = {bootstrap.ENV_STORAGE, bootstrap.ENV_CATALOG_HOST, bootstrap.ENV_CATALOG_PORT,
                 bootstrap.ENV_CATALOG_DATABASE, bootstrap.ENV_CATALOG_USER, bootstrap.ENV_CA_FILE,
-                bootstrap.ENV_WAREHOUSE_BUCKET, bootstrap.ENV_S3_ENDPOINT, ENV_SCHEMAS_DIR}
+                bootstrap.ENV_WAREHOUSE_BUCKET, bootstrap.ENV_S3_ENDPOINT, ENV_SCHEMAS_DIR,
+                bootstrap.ENV_AUDIT_ADMIN_USER}
     required |= {item["env"] for item in chart.bootstrap_secrets(storage)}
     if storage == bootstrap.STORAGE_MINIO:
         required.add(bootstrap.ENV_LANDING_BUCKET)
     assert required <= names, f"{where}: missing {sorted(required - names)}"
     assert names - required <= set(READ_ELSEWHERE), f"{where}: set but read by nothing: {sorted(names - required)}"
     _check_files_are_mounted(where, container, env)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_audit_receiver_gets_every_setting_and_its_files_mounted(render: Render, scenario: str) -> None:
+    [(where, container)] = _containers(render(scenario), lambda name, _: name.endswith("-audit"))[-1:]
+    env = _env(container)
+    names = {name for name, _ in env}
+    assert names - {"HOME"} == set(AUDIT_ENV.values()), f"{where}: {sorted(names ^ set(AUDIT_ENV.values()))}"
+    # The settings parse as the receiver reads them, secrets standing in, and name mounted files.
+    values = {name: value or "secret" for name, value in env}
+    settings = AuditSettings.from_environment(values)
+    assert (settings.db_user, settings.db_name, settings.bind) == ("audit_writer", "santelake_audit", "0.0.0.0")
+    assert not settings.s3_endpoint.startswith("https://") and ":" in settings.s3_endpoint
+    mounts = [PurePosixPath(m["mountPath"]) for m in container["volumeMounts"]]
+    for path in (settings.tls_cert, settings.tls_key, settings.ca_file, settings.rules_file, settings.identity_file):
+        assert path is not None and any(m in PurePosixPath(path).parents for m in mounts), f"{where}: {path}"
+    assert container["command"] == ["santelake", "audit", "serve"]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

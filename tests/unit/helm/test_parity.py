@@ -25,10 +25,9 @@ DEPLOYMENT_FIELDS = (
     "etc_dir", "node_id", "bind_ip", "internal_address", "http_port", "https_port", "keystore_path",
     "truststore_path", "jwks_ca_path", "issuer", "catalog_jdbc_url", "catalog_user", "warehouse",
     "s3_endpoint", "heap", "query_max_memory", "query_max_memory_per_node", "log_path", "discovery_uri",
+    # Where the audit receiver and the trail's database are, and the CA the listener verifies with.
+    "audit_uri", "audit_jdbc_url", "audit_ca_path",
 )
-# The one known difference: the chart does not run the audit receiver yet (issue 14), so its
-# Trino has no audit listener and no audit catalog. Named here so that it cannot grow unseen.
-NOT_IN_THE_CHART_YET = {"audit_uri": "", "audit_jdbc_url": ""}
 
 
 def _chart_files(rendered: Rendered, config_map: str) -> dict[str, str]:
@@ -50,8 +49,7 @@ def test_trino_files_equal_the_local_generators_output(
     chart_params = chart.trino_params(coordinator=coordinator)
     # The local parameters, moved to the chart's places, are the chart's parameters.
     moved = replace(local_params, **{f: getattr(chart_params, f) for f in DEPLOYMENT_FIELDS},
-                    coordinator=coordinator, include_coordinator=chart_params.include_coordinator,
-                    **NOT_IN_THE_CHART_YET)
+                    coordinator=coordinator, include_coordinator=chart_params.include_coordinator)
     assert moved == chart_params
     compiled = build(day=chart.recorded_policy_day(chart.CHART_DIR)).compiled
     expected = trino.etc_files(moved, chart.TRINO_DATA, compiled.rules_json, compiled.group_file)
@@ -68,8 +66,7 @@ def test_local_and_chart_config_differ_only_in_deployment_properties(
     def props(text: str) -> dict[str, str]:
         return dict(line.split("=", 1) for line in text.splitlines())
 
-    local = props(trino.config_properties(replace(local_params, **NOT_IN_THE_CHART_YET)))
-    assert "event-listener.config-files" in props(trino.config_properties(local_params))
+    local = props(trino.config_properties(local_params))
     ours = props(_chart_files(render("minimal"), "-trino-coordinator")["config.properties"])
     assert set(local) - {"log.path"} == set(ours)
     differing = {k for k in ours if ours[k] != local[k]}
@@ -78,7 +75,7 @@ def test_local_and_chart_config_differ_only_in_deployment_properties(
                          "http-server.https.keystore.path", "http-server.authentication.jwt.key-file",
                          "http-server.authentication.jwt.required-issuer", "jwk.http-client.trust-store-path",
                          "access-control.config-files", "node-scheduler.include-coordinator",
-                         "query.max-memory", "query.max-memory-per-node",
+                         "event-listener.config-files", "query.max-memory", "query.max-memory-per-node",
                          *(f"http-server.authentication.oauth2.{url}" for url in ("issuer", "auth-url", "token-url",
                                                                                   "jwks-url")),
                          "oauth2-jwk.http-client.trust-store-path"}, differing

@@ -36,7 +36,9 @@ def test_cli_client_uses_device_flow_and_puts_trino_in_audience() -> None:
 def test_password_grant_only_when_asked_and_no_users_in_realm() -> None:
     data = realm("santelake", "trino", ["admins"], airflow_admins="admins", allow_password_grant=True)
     assert _client(data, CLI_CLIENT)["directAccessGrantsEnabled"] is True
-    assert "users" not in data
+    # No person: the one user is the audit client's service account, and it has no credentials.
+    assert [u["username"] for u in data["users"]] == ["service-account-santelake-audit"]
+    assert all("credentials" not in u for u in data["users"])
     trino = _client(data, "trino")
     assert trino["directAccessGrantsEnabled"] is False and trino["serviceAccountsEnabled"] is False
 
@@ -166,3 +168,16 @@ def test_lockouts_are_temporary_and_the_chart_starts_keycloak_as_the_local_runti
     assert args == ["start", "--optimized", "--import-realm", *keycloak.RUNTIME_OPTIONS]
     for name, value in keycloak.RUNTIME_ENV.items():
         assert f"- {{name: {name}, value: {json.dumps(value)}}}" in chart.read_text(), name
+
+
+def test_the_audit_client_reads_events_and_users_only_and_keycloak_keeps_logins() -> None:
+    data = realm("santelake", "trino", ["admins"], airflow_admins="admins", allow_password_grant=False)
+    audit = _client(data, "santelake-audit")
+    assert audit["serviceAccountsEnabled"] is True and audit["publicClient"] is False
+    assert not (audit["standardFlowEnabled"] or audit["directAccessGrantsEnabled"])
+    assert audit["secret"] == "${SANTELAKE_AUDIT_CLIENT_SECRET}"
+    [account] = data["users"]
+    assert account["serviceAccountClientId"] == "santelake-audit"
+    assert account["clientRoles"] == {"realm-management": ["view-events", "view-users"]}
+    assert data["eventsEnabled"] is True and data["adminEventsEnabled"] is True
+    assert "LOGIN_ERROR" in data["enabledEventTypes"]

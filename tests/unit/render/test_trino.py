@@ -103,5 +103,12 @@ def test_the_audit_listener_sends_created_and_completed_events_with_a_token_refe
     catalog = _props(files[trino.AUDIT_CATALOG_FILE])
     assert (catalog["connector.name"], catalog["connection-user"]) == ("postgresql", "audit_reader")
     assert catalog["connection-password"].startswith("${ENV:")
-    # Without a receiver (the chart, until it runs one) there is neither listener nor catalog.
-    assert trino.AUDIT_LISTENER_FILE not in trino.etc_files(PARAMS, "/data", "{}", "")
+    # A worker runs the trail catalog's scans but sends no event: the catalog, not the listener.
+    worker = trino.etc_files(replace(audited, coordinator=False), "/data", "{}", "")
+    assert trino.AUDIT_CATALOG_FILE in worker
+    assert trino.AUDIT_LISTENER_FILE not in worker
+    assert "event-listener.config-files" not in _props(worker["config.properties"])
+    # Without a receiver there is neither listener nor catalog.
+    plain = trino.etc_files(PARAMS, "/data", "{}", "")
+    assert trino.AUDIT_LISTENER_FILE not in plain
+    assert trino.AUDIT_CATALOG_FILE not in plain

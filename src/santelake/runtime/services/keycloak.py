@@ -23,6 +23,7 @@ from santelake.render.airflow import CLIENT_SECRET_NAME
 from santelake.render.keycloak import (
     AIRFLOW_SECRET_ENV,
     AIRFLOW_URL_ENV,
+    AUDIT_SECRET_ENV,
     BRUTE_FORCE,
     RUNTIME_ENV,
     RUNTIME_OPTIONS,
@@ -31,6 +32,7 @@ from santelake.render.keycloak import (
     TRINO_URL_ENV,
     airflow_client,
     audience_mapper,
+    audit_client,
     realm_json,
     trino_client,
 )
@@ -40,6 +42,7 @@ from santelake.runtime.artifacts import KEYCLOAK, fetch_maven
 from santelake.runtime.java import find_java_home
 from santelake.runtime.layout import Layout
 from santelake.runtime.process import ProcessSpec, run_checked
+from santelake.runtime.services.audit import KEYCLOAK_SECRET as AUDIT_KEYCLOAK_SECRET
 from santelake.runtime.services.base import Health, Service
 from santelake.runtime.services.postgres import role_password_key
 
@@ -105,6 +108,7 @@ class Keycloak(Service):
             AIRFLOW_URL_ENV: self.layout.url("airflow"),
             TRINO_SECRET_ENV: self.layout.secrets.get(OAUTH2_CLIENT_SECRET_NAME),
             TRINO_URL_ENV: self.layout.url("trino"),
+            AUDIT_SECRET_ENV: self.layout.secrets.get(AUDIT_KEYCLOAK_SECRET),
         }
 
     def prepare(self) -> None:
@@ -164,18 +168,10 @@ class Keycloak(Service):
         """Keycloak keeps the realm's logins and admin changes, and the audit receiver's own client
         (service account: view events and users, nothing else) may read them (santelake.audit.keycloak)."""
         from santelake.audit import keycloak as audit
-        from santelake.runtime.services.audit import KEYCLOAK_SECRET
 
         admin.update_realm(REALM, audit.REALM_EVENT_SETTINGS)
-        secret = self.layout.secrets.get(KEYCLOAK_SECRET)
-        client = {
-            "clientId": audit.AUDIT_CLIENT, "name": "santelake audit: copies logins into the audit trail",
-            "enabled": True, "publicClient": False, "clientAuthenticatorType": "client-secret", "secret": secret,
-            "standardFlowEnabled": False, "implicitFlowEnabled": False, "directAccessGrantsEnabled": False,
-            "serviceAccountsEnabled": True, "protocol": "openid-connect",
-            # Its token is also the canary query's identity on Trino (santelake.audit.canary).
-            "protocolMappers": [audience_mapper(TRINO_AUDIENCE)],
-        }
+        secret = self.layout.secrets.get(AUDIT_KEYCLOAK_SECRET)
+        client = audit_client(TRINO_AUDIENCE, secret=secret)
         internal_id = admin.get_client_id(audit.AUDIT_CLIENT)
         if internal_id is None:
             admin.create_client(client)

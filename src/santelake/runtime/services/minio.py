@@ -30,9 +30,24 @@ def account_buckets(warehouse: str, landing: str) -> dict[str, tuple[str, ...]]:
 
 ACCOUNTS = account_buckets(WAREHOUSE_BUCKET, LANDING_BUCKET)
 # The audit receiver's account: it writes anchors of the trail's head and reads them back, and may
-# delete nothing (santelake.audit.anchors). Local stack only so far; the chart does not run the receiver yet.
+# delete nothing (santelake.audit.anchors). The local stack and the chart's bootstrap make it alike.
 AUDIT_ACCOUNT = "audit"
 LOCAL_ACCOUNTS = ACCOUNTS | {AUDIT_ACCOUNT: (AUDIT_BUCKET,)}
+
+
+def audit_account(access_key: str, secret_key: str) -> Account:
+    return Account(AUDIT_ACCOUNT, access_key, secret_key, (AUDIT_BUCKET,), write_once_policy(AUDIT_BUCKET))
+
+
+def ensure_audit_bucket(client: Any) -> None:
+    """The anchors' bucket, with object lock and a default retention in compliance mode: an anchor, once
+    written, cannot be deleted or overwritten while its retention runs, not even by root."""
+    from minio.commonconfig import COMPLIANCE
+    from minio.objectlockconfig import DAYS, ObjectLockConfig
+
+    if not client.bucket_exists(AUDIT_BUCKET):
+        client.make_bucket(AUDIT_BUCKET, object_lock=True)
+    client.set_object_lock_config(AUDIT_BUCKET, ObjectLockConfig(COMPLIANCE, RETENTION_DAYS, DAYS))
 
 
 def write_once_policy(bucket: str) -> dict[str, object]:
@@ -179,15 +194,7 @@ class Minio(Service):
         admin = admin_client(f"{s.hostname}:{s.minio_port}", ROOT_USER,
                              self.layout.secrets.get("minio-root-password"), self.layout.tls.ca_cert)
         accounts = [Account(name, *self.credentials(name), buckets) for name, buckets in ACCOUNTS.items()]
-        accounts.append(Account(AUDIT_ACCOUNT, *self.credentials(AUDIT_ACCOUNT), (AUDIT_BUCKET,),
-                                write_once_policy(AUDIT_BUCKET)))
+        accounts.append(audit_account(*self.credentials(AUDIT_ACCOUNT)))
         client = self.client()
-        if not client.bucket_exists(AUDIT_BUCKET):
-            # Object lock with a default retention in compliance mode: an anchor, once written, cannot be
-            # deleted or overwritten while its retention runs, not even by root.
-            client.make_bucket(AUDIT_BUCKET, object_lock=True)
-        from minio.commonconfig import COMPLIANCE
-        from minio.objectlockconfig import DAYS, ObjectLockConfig
-
-        client.set_object_lock_config(AUDIT_BUCKET, ObjectLockConfig(COMPLIANCE, RETENTION_DAYS, DAYS))
+        ensure_audit_bucket(client)
         provision(client, admin, BUCKETS, accounts)
