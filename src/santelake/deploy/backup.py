@@ -14,6 +14,11 @@ scale), as docs/operations.md describes:
   knows them); make each bucket exactly the backup's copy; ``pg_restore --clean`` each
   database in one transaction, owned by its role; start Keycloak, then Trino, then Airflow;
   unpause ``ingest``. Rerunning a restore that failed half-way ends in the same state.
+- **The audit trail** (its database and the anchors bucket) is in every backup, copied before
+  the dumps as on the local stack. A restore into a release leaves that release's own trail in
+  place (``kept_on_restore``): its receiver has already anchored its own chain in the
+  object-locked bucket, where no anchor can be removed, so the backup's trail could not be
+  proven there. The backed-up trail stays in the backup (docs/operations.md).
 
 The backup holds raw extracts and the lake: it is as sensitive as the lake and is written
 owner-only. Secrets are not in it: a restore runs with the same Secrets (from the operator's
@@ -33,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
+from santelake.audit.config import AUDIT_BUCKET
+from santelake.audit.store import DATABASE as AUDIT_DATABASE
 from santelake.digest import file_sha256
 from santelake.errors import ConfigError, ServiceError
 from santelake.files import write_private
@@ -164,7 +171,11 @@ class Release(IngestThroughAirflow):
         return {"namespace": self.namespace, "release": self.name}
 
     def databases(self) -> dict[str, str]:
-        return {database: role for role, database in DATABASES.items()}
+        # The trail's database keeps its owner and grants as dumped (its writer may only insert).
+        return {database: role for role, database in DATABASES.items()} | {AUDIT_DATABASE: ""}
+
+    def kept_on_restore(self) -> tuple[set[str], set[str]]:
+        return {AUDIT_DATABASE}, {AUDIT_BUCKET}
 
     def dump(self, database: str, path: Path) -> None:
         self.run("exec", self.pod("postgresql"), "-c", "postgresql", "--",
@@ -176,10 +187,11 @@ class Release(IngestThroughAirflow):
                  role, database, stdin=path, timeout=3600)
 
     def bucket_names(self) -> list[str]:
-        return sorted(_buckets(self.values).values())
+        return sorted({*_buckets(self.values).values(), AUDIT_BUCKET})
 
     def copied_before_dumps(self) -> list[str]:
-        return []
+        # An anchor newer than the dumped trail would read as a cut tail: anchors first.
+        return [AUDIT_BUCKET]
 
     def object_store(self) -> contextlib.AbstractContextManager[Any]:
         return _object_store(self)
@@ -275,6 +287,7 @@ class Site(Protocol):
     def unpause_ingest(self) -> None: ...
     def running_load_tasks(self) -> list[str]: ...
     def databases(self) -> dict[str, str]: ...  # database -> the role a restore gives it ("": as dumped)
+    def kept_on_restore(self) -> tuple[set[str], set[str]]: ...  # databases, buckets a restore leaves as they are
     def dump(self, database: str, path: Path) -> None: ...
     def load(self, database: str, role: str, path: Path) -> None: ...
     def bucket_names(self) -> list[str]: ...
@@ -396,15 +409,20 @@ def restore(site: Site, source: Path, *, report: Callable[[str], None] = print, 
             manifest: dict[str, Any] | None = None) -> None:
     """Restore the backup in ``source`` into ``site``, replacing its lake, extracts and databases."""
     manifest = manifest if manifest is not None else read_manifest(source)
-    missing = set(site.bucket_names()) - set(manifest["buckets"])
+    kept_databases, kept_buckets = site.kept_on_restore()
+    missing = set(site.bucket_names()) - set(manifest["buckets"]) - kept_buckets
     if missing:
         raise ConfigError(f"{source}: the backup has no copy of bucket(s) {sorted(missing)} this site uses")
     site.stop(report, timeout)
     with site.object_store() as client:
         for bucket, objects in sorted(manifest["buckets"].items()):
-            if bucket in site.bucket_names():
+            if bucket in site.bucket_names() and bucket not in kept_buckets:
                 _mirror(client, bucket, source / "buckets" / bucket, objects, report)
     for database, entry in sorted(manifest["databases"].items()):
+        if database in kept_databases:
+            report(f"{database}: left as it is (this site's own audit trail; the backup keeps the backed-up one "
+                   f"in {entry['file']} and buckets/{AUDIT_BUCKET})")
+            continue
         report(f"pg_restore {database}")
         site.load(database, entry["role"], source / entry["file"])
     site.start(report, timeout)

@@ -12,6 +12,7 @@ from santelake.errors import ConfigError
 def cmd_rekey(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from santelake.audit import client
     from santelake.cli import platform_from
     from santelake.ingest import runner
     from santelake.lake.catalog import open_catalog
@@ -32,11 +33,13 @@ def cmd_rekey(args: argparse.Namespace) -> int:
         detail = f"{table.rows:,} rows, columns {', '.join(table.columns)}" if table.columns else ""
         print(f"{table.table:32} {table.status:16} {detail}")
     print(f"key chain {report.old_key_id} -> {report.new_key_id}, saved in {key_file}")
-    if args.expire_snapshots:
-        for item in forget_history(catalog, declared, report.new_key_id):
-            print(f"{item.table:32} {item.snapshots} old snapshot(s) expired, {item.files} file(s) deleted")
-    else:
+    forgotten = forget_history(catalog, declared, report.new_key_id) if args.expire_snapshots else []
+    for item in forgotten:
+        print(f"{item.table:32} {item.snapshots} old snapshot(s) expired, {item.files} file(s) deleted")
+    if not args.expire_snapshots:
         print("Old snapshots still hold the old pseudonyms: run again with --expire-snapshots to drop them.")
+    # Recorded once done (a run that stopped is resumed, and the resumed run records it).
+    client.record("rekey", report.new_key_id, report.summary(forgotten))
     return 0
 
 

@@ -67,6 +67,13 @@ class RekeyReport:
     new_key_id: str
     tables: tuple[TableRekey, ...]
 
+    def summary(self, forgotten: Sequence[Any] = ()) -> dict[str, Any]:
+        """For the audit trail: the keys' ids (never a key), each table's outcome, the history expired."""
+        from dataclasses import asdict
+
+        return {"old_key_id": self.old_key_id, "new_key_id": self.new_key_id,
+                "tables": [asdict(t) for t in self.tables], "history_expired": [asdict(f) for f in forgotten]}
+
 
 def pseudonymised_tables(schemas: Mapping[str, TableSchema]) -> list[TableSchema]:
     """The declared tables holding pseudonyms, in the order they are re-keyed: by name."""

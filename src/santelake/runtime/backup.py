@@ -115,6 +115,10 @@ class LocalSite(IngestThroughAirflow):
         # The trail's database keeps its owner and grants as dumped (its writer may only insert).
         return {database: role for role, database in DATABASES.items()} | {AUDIT_DATABASE: ""}
 
+    def kept_on_restore(self) -> tuple[set[str], set[str]]:
+        # A fresh state folder's receiver has not run yet: the backed-up trail is restored, anchors and all.
+        return set(), set()
+
     def _client_env(self) -> dict[str, str]:
         from santelake.runtime.services.postgres import SUPERUSER
 

@@ -4,6 +4,7 @@ a crash anywhere resumes, a second run is a no-op, and wrong keys are refused be
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,11 @@ def test_every_pseudonym_is_rekeyed_and_persons_still_link(lake: Lake) -> None:
         "snds.outpatient_claims": REKEYED}
     for declared in _present(lake):
         assert lake.table(declared.full_name).properties[KEY_ID_PROPERTY] == new_id
+    # The audit trail's record: the chains' ids and each table's outcome, never a key or a pseudonym.
+    summary = json.dumps(report.summary())
+    assert json.loads(summary)["new_key_id"] == new_id and '"snds.beneficiaries"' in summary
+    assert K1.hex() not in summary and K2.hex() not in summary
+    assert not any(p in summary for p in lake.column("snds.beneficiaries", "person_id"))
 
 
 def test_chain_pseudonymiser_is_the_old_pseudonym_rekeyed() -> None:
