@@ -7,13 +7,17 @@ receiver  The product's receiver (`santelake audit serve`, its own process) on a
           (one keep-alive HTTPS session each) for --seconds. Prints events/s, the answer's
           p50/p99 and proves the chain.
 latency   The researcher query suite (alice's, --rounds times each) against the local
-          Trino with the listener on (as `santelake up` configures it), then off (the
-          listener's file removed, Trino restarted), then on again. Prints each query's
-          median and the suite's median ratio off/on.
+          Trino, restarted before each of --modes (default: on off on off, so that neither
+          side gains from running first or on a longer-warmed JIT): `on` as `santelake up`
+          configures it; `off` with the listener's file removed; `sink` with the listener
+          posting to a bench-local HTTPS endpoint that answers 200 at once, which sets
+          Trino's own cost of the events apart from the receiver's and PostgreSQL's. Prints
+          each query's median per mode and the suite's median ratio to `off`.
 
 The local stack must be up (santelake up). Figures go to docs/benchmarks.md.
 
 usage: .venv/bin/python bench/audit.py [--part receiver latency] [--seconds 20] [--senders 4] [--rounds 15]
+                                       [--modes on off on off sink]
 """
 
 from __future__ import annotations
@@ -164,7 +168,39 @@ def _suite_times(layout: Any, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def _restart_trino(layout: Any, listener: bool) -> None:
+@contextlib.contextmanager
+def _sink(layout: Any) -> Any:
+    """An HTTPS endpoint on loopback that answers every POST 200 at once and keeps nothing; its URL."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(layout.tls.server_cert, layout.tls.server_key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://{layout.settings.hostname}:{server.server_address[1]}/v1/events/trino"
+    finally:
+        server.shutdown()
+
+
+def _restart_trino(layout: Any, mode: str, sink_url: str = "") -> None:
+    """Trino restarted with its listener on (as configured), off, or posting to ``sink_url``."""
     from santelake.render.trino import AUDIT_LISTENER_FILE
     from santelake.runtime import process, stack
     from santelake.runtime.services.trino import Trino
@@ -172,14 +208,22 @@ def _restart_trino(layout: Any, listener: bool) -> None:
     trino = Trino(layout)
     for spec in trino.processes():
         process.stop(spec)
-    config = trino.etc / "config.properties"
-    lines = config.read_text().splitlines()
-    key = "event-listener.config-files="
-    if listener:
-        stack.up(layout, only=("trino",))  # writes every etc file again, the listener's line included
+    stack.up(layout, only=("trino",))  # writes every etc file again, the listener's line included
+    if mode == "on":
         return
-    config.write_text("\n".join(line for line in lines if not line.startswith(key)) + "\n")
-    (trino.etc / AUDIT_LISTENER_FILE).unlink(missing_ok=True)
+    for spec in trino.processes():
+        process.stop(spec)
+    config = trino.etc / "config.properties"
+    listener = trino.etc / AUDIT_LISTENER_FILE
+    if mode == "off":
+        key = "event-listener.config-files="
+        config.write_text("\n".join(line for line in config.read_text().splitlines()
+                                    if not line.startswith(key)) + "\n")
+        listener.unlink(missing_ok=True)
+    else:
+        key = "http-event-listener.connect-ingest-uri="
+        listener.write_text("\n".join(f"{key}{sink_url}" if line.startswith(key) else line
+                                      for line in listener.read_text().splitlines()) + "\n")
     trino.clear_stale_launcher_pid()
     for spec in trino.processes():
         process.start(spec)
@@ -190,20 +234,32 @@ def _restart_trino(layout: Any, listener: bool) -> None:
         time.sleep(2)
 
 
-def latency_part(layout: Any, rounds: int) -> None:
-    on = _suite_times(layout, rounds)
-    _restart_trino(layout, listener=False)
-    try:
-        off = _suite_times(layout, rounds)
-    finally:
-        _restart_trino(layout, listener=True)
-    print(f"{'query':10} {'audit on (median s)':>20} {'audit off (median s)':>21} {'on/off':>8}")
-    ratios = []
+def latency_part(layout: Any, rounds: int, modes: list[str]) -> None:
+    times: dict[str, dict[str, list[float]]] = {}
+    with _sink(layout) as sink_url:
+        try:
+            for mode in modes:
+                _restart_trino(layout, mode, sink_url)
+                for name, values in _suite_times(layout, rounds).items():
+                    times.setdefault(mode, {}).setdefault(name, []).extend(values)
+        finally:
+            _restart_trino(layout, "on")
+    shown = list(dict.fromkeys(modes))
+    print(f"{'query':10} " + " ".join(f"{mode + ' (median s)':>18}" for mode in shown)
+          + " " + " ".join(f"{mode + '/off':>10}" for mode in shown if mode != "off"))
+    ratios: dict[str, list[float]] = {mode: [] for mode in shown if mode != "off"}
     for name in SUITE:
-        a, b = statistics.median(on[name]), statistics.median(off[name])
-        ratios.append(a / b)
-        print(f"{name:10} {a:20.3f} {b:21.3f} {a / b:8.3f}")
-    print(f"median of the suite's ratios (on/off): {statistics.median(ratios):.3f} ({rounds} rounds)")
+        medians = {mode: statistics.median(times[mode][name]) for mode in shown}
+        line = f"{name:10} " + " ".join(f"{medians[mode]:18.3f}" for mode in shown)
+        if "off" in medians:
+            for mode in ratios:
+                ratios[mode].append(medians[mode] / medians["off"])
+            line += " " + " ".join(f"{medians[mode] / medians['off']:10.3f}" for mode in ratios)
+        print(line)
+    for mode, values in ratios.items():
+        if values:
+            print(f"median of the suite's ratios ({mode}/off): {statistics.median(values):.3f} "
+                  f"({rounds} rounds a mode run, {modes.count(mode)} run(s) of {mode}, {modes.count('off')} of off)")
 
 
 def main() -> None:
@@ -212,6 +268,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--senders", type=int, default=4, help="sender processes (one keep-alive session each)")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--modes", nargs="+", choices=("on", "off", "sink"), default=["on", "off", "on", "off"],
+                        help="Trino restarted before each, in this order (default: on off on off)")
     args = parser.parse_args()
     from santelake.config import load_settings
     from santelake.runtime.layout import Layout
@@ -220,7 +278,7 @@ def main() -> None:
     if "receiver" in args.part:
         receiver_part(layout, args.seconds, args.senders)
     if "latency" in args.part:
-        latency_part(layout, args.rounds)
+        latency_part(layout, args.rounds, args.modes)
 
 
 if __name__ == "__main__":
