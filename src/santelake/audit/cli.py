@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from santelake.audit.config import AUDIT_BUCKET, RETENTION_DAYS, AuditSettings
+from santelake.audit.config import AUDIT_BUCKET, ENV, RETENTION_DAYS, AuditSettings
 
 
 def settings_for(args: argparse.Namespace, reader: bool) -> AuditSettings:
@@ -145,23 +145,35 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     from santelake.audit.client import actor
     from santelake.audit.store import AuditStore, purge
-    from santelake.cli import IN_A_POD, layout_from
+    from santelake.cli import IN_A_POD
     from santelake.errors import ConfigError
-    from santelake.runtime.services.audit import local_settings
-    from santelake.runtime.services.postgres import Postgres
 
-    if IN_A_POD in os.environ:
-        raise ConfigError("`santelake audit purge` runs where the trail's database superuser is at hand: "
-                          "the local installation (a chart's retention job is not built yet)")
-    layout = layout_from(args)
     if args.before is not None:
         before, retention = args.before, f"records before {args.before.isoformat()}"
     else:
         before = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.retention_days)
         retention = f"{args.retention_days} days"
-    writer = AuditStore(local_settings(layout).connect)
+    if ENV["db_host"] in os.environ:
+        # The chart's retention CronJob: the writer's settings and the database administrator's, from the pod.
+        settings = AuditSettings.from_environment()
+        superuser = _administrator(settings)
+    elif IN_A_POD in os.environ:
+        raise ConfigError("`santelake audit purge` runs where the trail's database administrator is at hand: "
+                          "the chart's audit retention CronJob, or the local installation")
+    else:
+        from santelake.cli import layout_from
+        from santelake.runtime.services.audit import local_settings
+        from santelake.runtime.services.postgres import Postgres
+
+        layout = layout_from(args)
+        settings = local_settings(layout)
+
+        def superuser() -> Any:
+            return Postgres(layout).connect(settings.db_name)
+
+    writer = AuditStore(settings.connect)
     try:
-        done = purge(writer, lambda: Postgres(layout).connect("santelake_audit"), before, actor(), retention)
+        done = purge(writer, superuser, before, actor(), retention)
     finally:
         writer.close()
     if done is None:
@@ -170,6 +182,28 @@ def cmd_purge(args: argparse.Namespace) -> int:
         print(f"purged {done.records} records (up to record {done.through_seq}); purge record {done.purge_seq} "
               f"vouches for them")
     return 0
+
+
+def _administrator(settings: AuditSettings) -> Any:
+    """A connection maker to the trail's database as its administrator (the bootstrap Job's role: its name
+    in SANTELAKE_AUDIT_DB_ADMIN_USER, its password as the bootstrap Job reads it), TLS verified."""
+    from santelake.errors import ConfigError
+    from santelake.render.bootstrap import ENV_AUDIT_ADMIN_USER, SECRET_AUDIT_ADMIN_PASSWORD
+    from santelake.runtime.secrets import env_name, provided
+
+    user, password = os.environ.get(ENV_AUDIT_ADMIN_USER), provided(SECRET_AUDIT_ADMIN_PASSWORD)
+    if not user or password is None:
+        raise ConfigError(f"a purge deletes as the trail's database administrator: set {ENV_AUDIT_ADMIN_USER} "
+                          f"and {env_name(SECRET_AUDIT_ADMIN_PASSWORD)}_FILE")
+
+    def connect() -> Any:
+        import psycopg2
+
+        return psycopg2.connect(host=settings.db_host, port=settings.db_port, dbname=settings.db_name, user=user,
+                                password=password, sslmode="verify-full", sslrootcert=str(settings.ca_file),
+                                connect_timeout=10, application_name="santelake-audit-purge")
+
+    return connect
 
 
 def register(subparsers: Any) -> None:

@@ -42,7 +42,9 @@ ENV = {
     "canary_interval": "SANTELAKE_AUDIT_CANARY_INTERVAL",
 }
 OPTIONAL = {"db_name", "rules_file", "identity_file", "anchor_interval", "token", "tls_cert", "tls_key", "bind", "port",
-            "keycloak_url", "keycloak_secret", "trino_url", "canary_interval"}
+            "keycloak_url", "keycloak_secret", "trino_url", "canary_interval",
+            # Not needed by the chart's retention job, which touches the records only; s3() says when missing.
+            "s3_endpoint", "s3_access_key", "s3_secret_key"}
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,9 @@ class AuditSettings:
     db_user: str
     db_password: str
     ca_file: Path
-    s3_endpoint: str  # host:port, TLS verified with ca_file
-    s3_access_key: str
-    s3_secret_key: str
+    s3_endpoint: str = ""  # host:port, TLS verified with ca_file
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
     db_name: str = "santelake_audit"
     bind: str = "127.0.0.1"
     port: int = 18445
@@ -106,6 +108,11 @@ class AuditSettings:
                                 connect_timeout=5, application_name="santelake-audit")
 
     def s3(self) -> Any:
+        """The anchors' object store, as the receiver's account."""
         from santelake.lake.storage import s3_client
+
+        if not (self.s3_endpoint and self.s3_access_key and self.s3_secret_key):
+            names = ", ".join(ENV[n] for n in ("s3_endpoint", "s3_access_key", "s3_secret_key"))
+            raise ConfigError(f"the audit trail's anchors need {names} in the environment")
 
         return s3_client(self.s3_endpoint, self.s3_access_key, self.s3_secret_key, self.ca_file)

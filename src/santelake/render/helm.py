@@ -306,6 +306,9 @@ def contract(policy_day: dt.date, compiled: Compiled) -> dict[str, Any]:
             "clientEnv": {"url": audit_client.URL_ENV, "tokenFile": audit_client.TOKEN_FILE_ENV,
                           "caFile": audit_client.CA_FILE_ENV},
             "airflowTokenFile": AIRFLOW_AUDIT_TOKEN_FILE,
+            # The retention CronJob reads the database administrator's password as the bootstrap Job does.
+            "adminPasswordFileEnv": f"{env_name(bootstrap.SECRET_AUDIT_ADMIN_PASSWORD)}_FILE",
+            "adminPasswordFile": f"/var/run/santelake/audit-admin/{bootstrap.SECRET_AUDIT_ADMIN_PASSWORD}",
         },
         "keycloak": {"realm": REALM, "audience": TRINO_AUDIENCE, "cliClient": keycloak.CLI_CLIENT,
                      "buildOptions": list(KEYCLOAK_BUILD_OPTIONS), "smokeTestSecretEnv": smoketest.REALM_SECRET_ENV,

@@ -47,6 +47,9 @@ class Rendered:
             if d["kind"] in ("Deployment", "StatefulSet", "Job"):
                 template = d["spec"]["template"]
                 found.append((d["metadata"]["name"], template["metadata"]["labels"], template["spec"]))
+            elif d["kind"] == "CronJob":
+                template = d["spec"]["jobTemplate"]["spec"]["template"]
+                found.append((d["metadata"]["name"], template["metadata"]["labels"], template["spec"]))
             elif d["kind"] == "Pod":
                 found.append((d["metadata"]["name"], d["metadata"]["labels"], d["spec"]))
         return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -124,6 +124,29 @@ def test_the_audit_receiver_gets_every_setting_and_its_files_mounted(render: Ren
     for path in (settings.tls_cert, settings.tls_key, settings.ca_file, settings.rules_file, settings.identity_file):
         assert path is not None and any(m in PurePosixPath(path).parents for m in mounts), f"{where}: {path}"
     assert container["command"] == ["santelake", "audit", "serve"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_retention_job_purges_as_the_writer_and_the_administrator_and_nothing_else(
+        render: Render, scenario: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from santelake.audit import cli
+
+    [(where, container)] = _containers(render(scenario), lambda name, _: name.endswith("-audit-retention"))
+    env = _env(container)
+    _check_files_are_mounted(where, container, env)
+    assert container["command"][:3] == ["santelake", "audit", "purge"]
+    values = {name: value or "secret" for name, value in env}
+    settings = AuditSettings.from_environment(values)
+    assert settings.db_user == "audit_writer" and not settings.s3_endpoint, "no storage account: it needs none"
+    # The administrator's password file, as the pod mounts it, is what the command reads.
+    password_file = tmp_path / "password"
+    password_file.write_text("admin-password\n")
+    for name, value in values.items():
+        monkeypatch.setenv(name, str(password_file) if value.startswith("/var/run/santelake/audit-admin/") else value)
+    assert cli._administrator(settings) is not None
+    monkeypatch.delenv(bootstrap.ENV_AUDIT_ADMIN_USER)
+    with pytest.raises(Exception, match="SANTELAKE_AUDIT_DB_ADMIN_USER"):
+        cli._administrator(settings)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
