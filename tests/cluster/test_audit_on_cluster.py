@@ -61,3 +61,30 @@ def test_every_query_is_recorded_in_a_chain_that_verifies_and_only_compliance_re
     print(f"[cluster] {proof.stdout.strip()} {proof.stderr.strip()}")
     assert proof.returncode == 0, proof.stderr
     assert "audit trail proven" in proof.stdout and " 0 anchors" not in proof.stdout
+
+
+def test_the_retention_job_purges_old_records_and_the_chain_still_proves(release: Cluster, loaded: Loaded,
+                                                                          tmp_path: Path) -> None:
+    """The chart's retention CronJob, run now with a cut a minute ago instead of its three years: the
+    install's, the loads' and the test above's records go, and the chain still proves."""
+    import datetime as dt
+    import json
+
+    cronjob = release.json("get", "cronjob", f"{NAME}-audit-retention")
+    spec = cronjob["spec"]["jobTemplate"]["spec"]
+    cut = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    spec["template"]["spec"]["containers"][0]["command"] = ["santelake", "audit", "purge", "--before", cut]
+    name = f"audit-retention-now-{time.time_ns() % 10**6}"
+    job = {"apiVersion": "batch/v1", "kind": "Job", "spec": spec,
+           "metadata": {"name": name, "labels": cronjob["metadata"]["labels"]}}
+    manifest = tmp_path / f"{name}.json"
+    manifest.write_text(json.dumps(job))
+    release.run("apply", "-f", str(manifest))
+    release.run("wait", "--for=condition=complete", f"job/{name}", "--timeout=300s", timeout=330)
+    purged = release.run("logs", f"job/{name}").stdout.strip()
+    print(f"\n[cluster] {purged}")
+    assert purged.startswith("purged "), purged
+    proof = release.run("exec", f"deploy/{NAME}-audit", "-c", "receiver", "--", "santelake", "audit", "verify",
+                        timeout=600, check=False)
+    print(f"[cluster] {proof.stdout.strip()} {proof.stderr.strip()}")
+    assert proof.returncode == 0 and "audit trail proven" in proof.stdout, proof.stderr
