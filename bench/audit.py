@@ -201,18 +201,15 @@ def _sink(layout: Any) -> Any:
 
 def _restart_trino(layout: Any, mode: str, sink_url: str = "") -> None:
     """Trino restarted with its listener on (as configured), off, or posting to ``sink_url``."""
+    from santelake.policy.build import build
     from santelake.render.trino import AUDIT_LISTENER_FILE
-    from santelake.runtime import process, stack
+    from santelake.runtime import process
     from santelake.runtime.services.trino import Trino
 
     trino = Trino(layout)
     for spec in trino.processes():
         process.stop(spec)
-    stack.up(layout, only=("trino",))  # writes every etc file again, the listener's line included
-    if mode == "on":
-        return
-    for spec in trino.processes():
-        process.stop(spec)
+    trino.write_etc(build().compiled)  # every etc file as `santelake up` writes it, the listener's included
     config = trino.etc / "config.properties"
     listener = trino.etc / AUDIT_LISTENER_FILE
     if mode == "off":
@@ -220,7 +217,7 @@ def _restart_trino(layout: Any, mode: str, sink_url: str = "") -> None:
         config.write_text("\n".join(line for line in config.read_text().splitlines()
                                     if not line.startswith(key)) + "\n")
         listener.unlink(missing_ok=True)
-    else:
+    elif mode == "sink":
         key = "http-event-listener.connect-ingest-uri="
         listener.write_text("\n".join(f"{key}{sink_url}" if line.startswith(key) else line
                                       for line in listener.read_text().splitlines()) + "\n")

@@ -152,6 +152,16 @@ def postgres_sqlalchemy_url(host: str, port: int, role: str, password: str, data
     )
 
 
+def postgres_connect(host: str, port: int, role: str, password: str, database: str, ca_file: Path | str, *,
+                     timeout: int = 10, application_name: str = "santelake") -> Any:
+    """A psycopg2 connection to PostgreSQL over TLS verified against ``ca_file`` (local runtime and chart)."""
+    import psycopg2
+
+    return psycopg2.connect(host=host, port=port, dbname=database, user=role, password=password,
+                            sslmode="verify-full", sslrootcert=str(ca_file), connect_timeout=timeout,
+                            application_name=application_name)
+
+
 def env_name(field: str) -> str:
     """The variable of a field."""
     return ENV_PREFIX + field.upper()

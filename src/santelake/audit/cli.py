@@ -20,7 +20,7 @@ def settings_for(args: argparse.Namespace, reader: bool) -> AuditSettings:
     (``reader``: as the read-only role that compliance reads with)."""
     from santelake.cli import IN_A_POD, layout_from
 
-    if IN_A_POD in os.environ or "SANTELAKE_AUDIT_DB_HOST" in os.environ:
+    if IN_A_POD in os.environ or ENV["db_host"] in os.environ:
         return AuditSettings.from_environment()
     from santelake.runtime.services.audit import local_settings
 
@@ -196,14 +196,10 @@ def _administrator(settings: AuditSettings) -> Any:
         raise ConfigError(f"a purge deletes as the trail's database administrator: set {ENV_AUDIT_ADMIN_USER} "
                           f"and {env_name(SECRET_AUDIT_ADMIN_PASSWORD)}_FILE")
 
-    def connect() -> Any:
-        import psycopg2
+    from santelake.settings import postgres_connect
 
-        return psycopg2.connect(host=settings.db_host, port=settings.db_port, dbname=settings.db_name, user=user,
-                                password=password, sslmode="verify-full", sslrootcert=str(settings.ca_file),
-                                connect_timeout=10, application_name="santelake-audit-purge")
-
-    return connect
+    return lambda: postgres_connect(settings.db_host, settings.db_port, user, password, settings.db_name,
+                                    settings.ca_file, application_name="santelake-audit-purge")
 
 
 def register(subparsers: Any) -> None:

@@ -101,11 +101,10 @@ class AuditSettings:
 
     def connect(self) -> Any:
         """A connection to the trail's database, TLS verified."""
-        import psycopg2
+        from santelake.settings import postgres_connect
 
-        return psycopg2.connect(host=self.db_host, port=self.db_port, dbname=self.db_name, user=self.db_user,
-                                password=self.db_password, sslmode="verify-full", sslrootcert=str(self.ca_file),
-                                connect_timeout=5, application_name="santelake-audit")
+        return postgres_connect(self.db_host, self.db_port, self.db_user, self.db_password, self.db_name,
+                                self.ca_file, timeout=5, application_name="santelake-audit")
 
     def s3(self) -> Any:
         """The anchors' object store, as the receiver's account."""

@@ -420,8 +420,7 @@ def restore(site: Site, source: Path, *, report: Callable[[str], None] = print, 
                 _mirror(client, bucket, source / "buckets" / bucket, objects, report)
     for database, entry in sorted(manifest["databases"].items()):
         if database in kept_databases:
-            report(f"{database}: left as it is (this site's own audit trail; the backup keeps the backed-up one "
-                   f"in {entry['file']} and buckets/{AUDIT_BUCKET})")
+            report(f"{database}: this site's own, left as it is (the backup keeps its copy in {entry['file']})")
             continue
         report(f"pg_restore {database}")
         site.load(database, entry["role"], source / entry["file"])

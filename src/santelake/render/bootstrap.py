@@ -33,7 +33,7 @@ from santelake.runtime.services.minio import (
     audit_account,
 )
 from santelake.runtime.services.postgres import role_password_key
-from santelake.settings import host_port, postgres_sqlalchemy_url
+from santelake.settings import host_port, postgres_connect, postgres_sqlalchemy_url
 
 # Settings, set by the chart as plain environment variables.
 ENV_CATALOG_HOST = "SANTELAKE_CATALOG_DB_HOST"
@@ -198,12 +198,9 @@ def provision_storage(target: StorageTarget) -> None:
 def install_audit_trail(catalog: CatalogTarget, audit: AuditTarget) -> None:
     """The trail's roles, database, table, trigger and views (``santelake.audit.store.install``), made as
     the database administrator over verified TLS."""
-    import psycopg2
-
     def connect(database: str) -> Any:
-        return psycopg2.connect(host=catalog.host, port=catalog.port, dbname=database, user=audit.admin_user,
-                                password=audit.admin_password, sslmode="verify-full", sslrootcert=catalog.ca_file,
-                                connect_timeout=10, application_name="santelake-bootstrap")
+        return postgres_connect(catalog.host, catalog.port, audit.admin_user, audit.admin_password, database,
+                                catalog.ca_file, application_name="santelake-bootstrap")
 
     audit_store.install(connect, dict(audit.passwords))
 

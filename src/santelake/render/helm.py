@@ -25,9 +25,7 @@ from typing import Any
 
 from santelake.audit import client as audit_client
 from santelake.audit import store as audit_store
-from santelake.audit.config import AUDIT_BUCKET
 from santelake.audit.config import ENV as AUDIT_ENV
-from santelake.audit.receiver import HEALTH_PATH as AUDIT_HEALTH_PATH
 from santelake.audit.receiver import TRINO_PATH as AUDIT_TRINO_PATH
 from santelake.config import load_settings
 from santelake.errors import ConfigError, PrerequisiteError, ServiceError
@@ -294,17 +292,15 @@ def contract(policy_day: dt.date, compiled: Compiled) -> dict[str, Any]:
             "rulesFile": f"{AUDIT_POLICY_DIR}/{trino.RULES_FILE}",
             "identityFile": f"{AUDIT_POLICY_DIR}/{trino.POLICY_IDENTITY_FILE}",
             "trinoPath": AUDIT_TRINO_PATH,
-            "healthPath": AUDIT_HEALTH_PATH,
             "database": audit_store.DATABASE,
             "writer": audit_store.WRITER,
             "reader": audit_store.READER,
-            "bucket": AUDIT_BUCKET,
             "secretKeys": AUDIT_SECRET_KEYS,
             "adminValues": AUDIT_ADMIN_VALUES,
             "keycloakSecretEnv": keycloak.AUDIT_SECRET_ENV,
             # What santelake's own commands (the Airflow pods' loads and policy applies) send events with.
-            "clientEnv": {"url": audit_client.URL_ENV, "tokenFile": audit_client.TOKEN_FILE_ENV,
-                          "caFile": audit_client.CA_FILE_ENV},
+            # (The CA file is the platform settings' own SANTELAKE_CA_FILE.)
+            "clientEnv": {"url": audit_client.URL_ENV, "tokenFile": audit_client.TOKEN_FILE_ENV},
             "airflowTokenFile": AIRFLOW_AUDIT_TOKEN_FILE,
             # The retention CronJob reads the database administrator's password as the bootstrap Job does.
             "adminPasswordFileEnv": f"{env_name(bootstrap.SECRET_AUDIT_ADMIN_PASSWORD)}_FILE",

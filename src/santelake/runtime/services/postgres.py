@@ -142,17 +142,15 @@ class Postgres(Service):
         return [self.spec(command, env, user=self.run_as, stop_signal=signal.SIGINT)]
 
     def connect(self, database: str = "postgres", role: str = SUPERUSER, password: str | None = None) -> Any:
-        import psycopg2
+        from santelake.settings import postgres_connect
 
         if password is None:
             password = self.layout.secrets.get(
                 "postgres-superuser-password" if role == SUPERUSER else role_password_key(role)
             )
         settings = self.layout.settings
-        return psycopg2.connect(
-            host=settings.hostname, port=settings.postgres_port, dbname=database, user=role, password=password,
-            sslmode="verify-full", sslrootcert=str(self.layout.tls.ca_cert), connect_timeout=3,
-        )
+        return postgres_connect(settings.hostname, settings.postgres_port, role, password, database,
+                                self.layout.tls.ca_cert, timeout=3)
 
     def health(self) -> Health:
         import psycopg2
