@@ -19,9 +19,12 @@ The stack must be up (santelake up). Results print as a table.
 identity check across loads (ingest/identity.py) reads them; its own time prints apart. The
 earlier claims' ids sort after the file's (later extracts, later ids), so the check skips their
 data files by their bounds; --lake-overlap interleaves them with the file's, the worst case,
-where every earlier data file's key column is read.
+where no earlier data file is skipped by its bounds. The earlier claims come with the runs of
+the table's key index that loads would have written (ingest/keyindex.py), one per 10M rows;
+--lake-unindexed leaves them out, so every earlier data file's key column is read.
 
 usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--lake-rows 100000000] [--lake-overlap]
+                                        [--lake-unindexed]
                                         [--runners floor santelake santelake-no-audit peer]
                                         [--memory-limit 1.75GiB] [--keep | --work DIR]
 """
@@ -81,7 +84,7 @@ else:
         # Written by a process of its own, so this one's peak memory is the load's.
         import subprocess
         subprocess.run([sys.executable, "-c", sys.argv[6], namespace, str(lake_rows),
-                        "overlap" if overlap else "apart"], check=True)
+                        "overlap" if overlap else "apart", sys.argv[7]], check=True)
     import santelake.ingest.load as load_module
     settled = {"seconds": 0.0}
     real_settle = load_module.settle
@@ -125,6 +128,17 @@ table = ensure_table(catalog, declared)[0]
 schema = to_arrow_schema(declared)
 persons = pa.array([f"{i:064x}" for i in range(10_000)])
 appender, chunk, done = ChunkedAppend(table), 2_000_000, 0
+# The key index's runs a loader would have written (ingest/keyindex.py), one per 10M rows as
+# from loads of that size; "unindexed" leaves them out (a lake written before the index).
+from santelake.ingest.dedupe import row_hashes
+from santelake.ingest.keyindex import KeyIndex, as_int64, sorted_unique
+indexed, run_hashes, run_start = sys.argv[4] == "indexed", [], 0
+def write_run():
+    global run_hashes, run_start
+    if indexed and run_hashes:
+        KeyIndex(table).write([f.file_path for f in appender.data_files[run_start:]],
+                              [sorted_unique(as_int64(np.concatenate(run_hashes)))])
+    run_hashes, run_start = [], len(appender.data_files)
 while done < lake_rows:
     n = min(chunk, lake_rows - done)
     ids = np.arange(done, done + n)
@@ -135,16 +149,21 @@ while done < lake_rows:
                          else np.char.add("L", np.char.zfill(ids.astype(str), 12)))
     rows = plain_claims(ids, claim_ids, persons.take(pa.array(ids % 10_000)))
     appender.write(rows.select(schema.names).cast(schema))
+    if indexed:
+        run_hashes.append(row_hashes(rows, list(declared.identifier_fields)))
     done += n
+    if done % 10_000_000 == 0:
+        write_run()
+write_run()
 appender.commit({})
 print(f"(lake of {lake_rows:,} claims written)", file=sys.stderr, flush=True)
 """
 
 
 def run(mode: str, csv_path: Path, out: Path, limit: int | None = None, lake_rows: int = 0,
-        overlap: bool = False) -> dict[str, float]:
+        overlap: bool = False, indexed: bool = True) -> dict[str, float]:
     command = [sys.executable, "-c", CHILD, mode, str(csv_path), str(out), str(lake_rows),
-               "overlap" if overlap else "apart", PREFILL]
+               "overlap" if overlap else "apart", PREFILL, "indexed" if indexed else "unindexed"]
     if limit is None:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     else:
@@ -169,6 +188,9 @@ def main() -> None:
                              "(other keys): the cost of the identity check across loads")
     parser.add_argument("--lake-overlap", action="store_true",
                         help="the table's keys interleave with the file's, so no earlier data file is skipped")
+    parser.add_argument("--lake-unindexed", action="store_true",
+                        help="the table's files have no run of the key index (written before it): the check reads "
+                             "their keys, and gives them a run")
     parser.add_argument("--memory-limit", type=parse_size, default=None,
                         help="run the santelake loader under this hard memory limit (a cgroup), e.g. 1.25GiB")
     args = parser.parse_args()
@@ -206,7 +228,8 @@ def main() -> None:
                         figures = trino_peer.measure(peer, csv_path)
                     else:
                         figures = run(mode, csv_path, work, args.memory_limit if mode != "floor" else None,
-                                      args.lake_rows if mode != "floor" else 0, args.lake_overlap)
+                                      args.lake_rows if mode != "floor" else 0, args.lake_overlap,
+                                      not args.lake_unindexed)
                     print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:18} {figures['seconds']:>8.1f} "
                           f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f} "
                           f"{figures.get('identity_seconds', 0.0):>10.1f}",

@@ -353,6 +353,10 @@ class DuplicateFinder:
                 yield chunk, np.fromfile(rows, dtype=np.int64, count=len(chunk))
         yield from self._late
 
+    def published_count(self) -> int:
+        """How many hashes :meth:`published` yields; after :meth:`resolve`."""
+        return (self.spill_dir / "written.hashes").stat().st_size // 8 + sum(len(hashes) for hashes, _ in self._late)
+
     def close(self) -> None:
         self._written.close()
         self._written_rows.close()

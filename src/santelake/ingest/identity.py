@@ -5,7 +5,9 @@ A load stages its rows as data files (nothing visible yet), each key once within
 holds, exactly, in memory that grows with neither the file nor the table:
 
 1. The table's identifier columns are read a data file at a time, and each key's hash is
-   probed against the file's Bloom filter of its own keys (``DuplicateFinder.seen``). A key
+   probed against the file's Bloom filter of its own keys (``DuplicateFinder.seen``). A data
+   file the table's key index covers (``ingest.keyindex``: the sorted key hashes each load
+   writes beside its data files) is read only when the index shares a hash with the file. A key
    the filter never saw is not in the file, for certain; the rest (the repeats, plus the
    filter's few false positives) are kept as candidates.
 2. The candidates' hashes are matched against the published rows' hashes, read back from the
@@ -39,6 +41,7 @@ from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import ManifestContent
 
 from santelake.ingest.dedupe import BloomFilter, DuplicateFinder, row_hashes
+from santelake.ingest.keyindex import BACKFILL_ROWS, FileHashes, KeyIndex, as_int64, sorted_unique
 from santelake.lake.append import ChunkedAppend
 from santelake.schema import OnRepeat, TableSchema
 
@@ -57,6 +60,9 @@ class Repeats:
     # Row number, raw reference (the person's pseudonym, if the table has one) and earlier file of
     # each row set aside in quarantine.
     refusals: list[tuple[int, str | None, str]] = field(default_factory=list)
+    # Key hashes of the table's rows this load writes again (a file rewritten without its
+    # replaced rows): the load's run of the key index covers them too.
+    rewritten: list[np.ndarray] = field(default_factory=list)
 
     @property
     def refused(self) -> int:
@@ -93,23 +99,54 @@ def _scan_tasks(table: Any, columns: tuple[str, ...],
     return reader, list(scan.plan_files())
 
 
-def _candidates(reader: Any, tasks: list[Any], keys: list[str], seen: BloomFilter) -> tuple[np.ndarray, np.ndarray]:
+def _candidates(reader: Any, tasks: list[Any], keys: list[str], seen: BloomFilter, whole: Any = None,
+                unindexed: frozenset[str] | set[str] = frozenset()) -> tuple[np.ndarray, np.ndarray,
+                                                                               dict[str, np.ndarray]]:
     """Hash and data file (index in ``tasks``) of each table row whose key the file's filter may hold.
 
     Twelve bytes a candidate: the repeats plus the filter's false positives, never the table.
+    The files in ``unindexed`` (no run of the key index covers them) are read whole by ``whole``,
+    and their hashes kept, up to ``BACKFILL_ROWS`` in all, for a run of their own (the third value).
     """
     hashes: list[np.ndarray] = []
     where: list[np.ndarray] = []
+    gathered: dict[str, np.ndarray] = {}
+    room = BACKFILL_ROWS
     for index, task in enumerate(tasks):
-        for batch in reader.to_record_batches([task]):
+        path = task.file.file_path
+        backfill = whole is not None and path in unindexed and task.file.record_count <= room
+        mine = []
+        for batch in (whole if backfill else reader).to_record_batches([task]):
             batch_hashes = row_hashes(pa.Table.from_batches([batch]), keys)
+            if backfill:
+                mine.append(batch_hashes)
             hit = seen.contains(batch_hashes)
             if hit.any():
                 hashes.append(batch_hashes[hit])
                 where.append(np.full(int(hit.sum()), index, dtype=np.int32))
+        if backfill and not task.delete_files:
+            gathered[path] = np.concatenate(mine) if mine else np.empty(0, dtype=np.uint64)
+            room -= len(gathered[path])
     if not hashes:
-        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32)
-    return np.concatenate(hashes), np.concatenate(where)
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32), gathered
+    return np.concatenate(hashes), np.concatenate(where), gathered
+
+
+def _indexed(table: Any, tasks: list[Any], hashes: FileHashes | None) -> tuple[list[Any], set[str]]:
+    """The tasks whose data files must be read, and those of them no run of the key index covers.
+
+    A file a run covers is skipped when that run holds none of the load's ``hashes``.
+    """
+    paths = {task.file.file_path for task in tasks}
+    if hashes is None or not paths:
+        return tasks, paths
+    index = KeyIndex(table)
+    runs = [run for run in index.runs() if run.files & paths]
+    covered = set().union(*(run.files for run in runs)) & paths
+    repeated = index.repeated(runs, hashes)
+    read = set().union(*(run.files for run in runs if run.path in repeated)) & paths
+    return [task for task in tasks if task.file.file_path in read or task.file.file_path not in covered], \
+        paths - covered
 
 
 def _published_rows(finder: DuplicateFinder, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,17 +222,25 @@ def _sources(table: Any) -> dict[str, str]:
     return names
 
 
-def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender: ChunkedAppend) -> Repeats:
+def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender: ChunkedAppend,
+           hashes: FileHashes | None = None) -> Repeats:
     """Settle the staged rows of ``appender`` whose key ``table`` already holds; see the module's docstring.
 
-    Call after every row is staged (``appender.data_files``) and the finder resolved.
+    Call after every row is staged (``appender.data_files``) and the finder resolved. ``hashes``:
+    the load's key hashes, to skip the data files the table's key index clears.
     """
     repeats = Repeats()
     if declared.on_repeat is None or not declared.identifier_fields or table.current_snapshot() is None:
         return repeats
     keys = list(declared.identifier_fields)
     reader, tasks = _scan_tasks(table, tuple(keys), _staged_range(table, keys, appender.data_files))
-    candidate_hashes, candidate_files = _candidates(reader, tasks, keys, finder.seen)
+    tasks, unindexed = _indexed(table, tasks, hashes)
+    whole = None if hashes is None else ArrowScan(table.metadata, table.io, table.schema().select(*keys), AlwaysTrue())
+    candidate_hashes, candidate_files, gathered = _candidates(reader, tasks, keys, finder.seen, whole, unindexed)
+    if gathered:
+        # Files written before the index (or by Trino) get a run once read: later loads skip them.
+        KeyIndex(table).write(list(gathered), [sorted_unique(as_int64(np.concatenate(list(gathered.values()))))])
+        gathered.clear()
     if not len(candidate_hashes):
         return repeats
     # The staged rows whose key hash an earlier load's row shares: compared exactly below.
@@ -278,7 +323,9 @@ def _keep_latest(table: Any, declared: TableSchema, keys: list[str], pairs: pa.T
             continue
         appender.replaced.append(tasks[index].file)
         # Rows deleted through Trino (delete files) were left out of the read: not written again.
-        appender.write(data.filter(pa.array(~drop)).cast(appender.arrow_schema))
+        kept = data.filter(pa.array(~drop))
+        repeats.rewritten.append(row_hashes(kept, keys))
+        appender.write(kept.cast(appender.arrow_schema))
 
 
 def _unique_staged(pairs: pa.Table, keys: list[str], columns: list[str]) -> pa.Table:

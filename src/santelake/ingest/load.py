@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,12 +36,15 @@ from santelake.ingest.dedupe import DEFAULT_DEDUPE_BYTES, DuplicateFinder, dedup
 from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
 from santelake.ingest.identity import ALREADY_LOADED, SOURCE_FILE, settle
+from santelake.ingest.keyindex import FileHashes, KeyIndex
 from santelake.ingest.quarantine import DEFAULT_MEMORY_ROWS, Quarantine
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
 from santelake.lake.append import ChunkedAppend
 from santelake.lake.stream import file_by_file, grouped
 from santelake.pseudonymise import InvalidValuesError, Pseudonymiser, apply_transforms
 from santelake.schema import TableSchema, Transform, ensure_table, to_arrow_schema
+
+LOG = logging.getLogger(__name__)
 
 SOURCE_HASH = "santelake.source-sha256"
 ROWS_READ = "santelake.rows-read"
@@ -409,7 +413,9 @@ class Loader:
         if stage.buffer:
             appender.write(pa.concat_tables(stage.buffer))
         # Every row is staged: the keys an earlier load published are settled as the table says.
-        repeats = settle(table, declared, finder, appender)
+        hashes = FileHashes((chunk for chunk, _ in finder.published()), finder.published_count(), finder.spill_dir) \
+            if declared.on_repeat is not None and declared.identifier_fields else None
+        repeats = settle(table, declared, finder, appender, hashes)
         if repeats.refusals:
             quarantine.add([row for row, _, _ in repeats.refusals], [ALREADY_LOADED] * repeats.refused,
                            [person for _, person, _ in repeats.refusals],
@@ -419,10 +425,27 @@ class Loader:
                    "santelake.rows-quarantined": str(len(quarantine)), ROWS_UPDATED: str(repeats.updated),
                    ROWS_UNCHANGED: str(repeats.unchanged), ROWS_REFUSED: str(repeats.refused),
                    ROWS_OPPOSED: str(opposed_rows)}
-        self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
-        self.after_step("quarantine")
-        appender.commit({SOURCE_HASH: sha256, SOURCE_FILE: path.name} | summary)
-        self.after_step("publish")
+        run: Future[str] | None = None
+        indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="key-index")
+        if hashes is not None and appender.data_files:
+            # The run of the table's key index for the files this commit adds (ingest/keyindex.py),
+            # written while the quarantine and the commit are: a load that dies before it is done
+            # leaves files no run covers, which later checks read (and index), never skip.
+            run = indexer.submit(
+                KeyIndex(table).write, [data_file.file_path for data_file in appender.data_files],
+                hashes.parts(np.concatenate(repeats.rewritten) if repeats.rewritten else None))
+        try:
+            self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
+            self.after_step("quarantine")
+            appender.commit({SOURCE_HASH: sha256, SOURCE_FILE: path.name} | summary)
+            self.after_step("publish")
+        finally:
+            indexer.shutdown(wait=True)
+        if run is not None and run.exception() is not None:
+            # Published all the same: the index only lets a check skip files, and files no run
+            # covers are read. Said, so a slower next load has its reason in the log.
+            LOG.warning("%s: the key index's run of this load was not written (%s); the next load of %s reads "
+                        "these data files' keys instead", path.name, run.exception(), declared.full_name)
         message = ""
         if repeats.refused:
             earliest = repeats.refusals[0][2]

@@ -32,6 +32,7 @@ from pyiceberg.expressions import AlwaysTrue
 from santelake.erasure.register import OppositionRegister
 from santelake.errors import SantelakeError
 from santelake.ingest.identity import SOURCE_FILE
+from santelake.ingest.keyindex import KeyIndex
 from santelake.ingest.load import SOURCE_HASH
 from santelake.lake.stream import file_by_file, grouped
 from santelake.pseudonymise.key import CHAIN_ID_SEPARATOR, KEY_ID_PROPERTY, chain_id_of, key_id_of
@@ -294,5 +295,7 @@ def forget_history(catalog: Any, schemas: Mapping[str, TableSchema], key_id: str
         table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
         for path in sorted(dropped):
             table.io.delete(path)
+        # The key index's runs of the dropped files hold hashes of the old pseudonyms.
+        KeyIndex(table).prune(kept)
         forgotten.append(Forgotten(declared.full_name, len(old), len(dropped)))
     return forgotten

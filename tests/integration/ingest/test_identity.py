@@ -11,9 +11,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from santelake.ingest.dedupe import row_hashes
 from santelake.ingest.load import Loader
 from santelake.lake.storage import ingest_client
 from santelake.settings import PlatformSettings
@@ -233,3 +236,40 @@ def test_the_guides_netting_query_runs_through_trino(scratch: tuple[Loader, str]
     kept = {act: paid for act, paid in net.items() if paid > 0}
     assert len(kept) < len(net), "some acts are cancelled whole"
     assert {row[0]: Decimal(str(row[1])) for row in acts} == kept
+
+
+def test_the_key_index_skips_files_it_clears_and_files_it_does_not_cover_are_still_read(
+        scratch: tuple[Loader, str], extracts: Path, tmp_path: Path) -> None:
+    """Each load writes a run of the table's key index (ingest/keyindex.py) covering its data files.
+
+    A load whose keys the runs do not hold reads none of the table's files; a file no run covers
+    (its run removed here, as for a file Trino or a release before the index wrote) is read, its
+    repeats found, and it gets a run of its own.
+    """
+    from santelake.ingest.identity import _indexed, _scan_tasks
+    from santelake.ingest.keyindex import FileHashes, KeyIndex
+
+    loader, _ = scratch
+    loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    first = loader.load(CLAIMS, extracts / "outpatient_claims.csv")
+    table = _table(loader, CLAIMS)
+    live = {task.file.file_path for task in table.scan().plan_files()}
+    index = KeyIndex(table)
+    runs = index.runs()
+    assert len(runs) == 1 and runs[0].files == live and runs[0].rows == first.rows_published
+    # Hashes no row of the table has: every covered file is skipped. One the table has: its run's files are read.
+    _, tasks = _scan_tasks(table, ("claim_id",))
+    fresh = np.array([1, 2, 3], dtype=np.uint64)
+    assert _indexed(table, tasks, FileHashes([fresh], 3, tmp_path)) == ([], set())
+    held = pq.read_table(table.io.new_input(sorted(live)[0]).open(), columns=["claim_id"])
+    known = row_hashes(held, ["claim_id"])[:1]
+    read, unindexed = _indexed(table, tasks, FileHashes([fresh, known], 4, tmp_path))
+    assert {task.file.file_path for task in read} == live and not unindexed
+    # Without its run, the table's files are read whole, the repeats refused, and a run made for them.
+    table.io.delete(runs[0].path)
+    header, rows = _lines(extracts / "outpatient_claims.csv")
+    again = loader.load(CLAIMS, _write(tmp_path / "claims-again.csv", header, rows[:50], b"\r\n"))
+    assert (again.rows_published, again.rows_refused) == (0, 50), again
+    runs = index.runs()
+    assert any(run.files == live for run in runs), runs
+    assert _count(loader, CLAIMS) == first.rows_published

@@ -1,0 +1,52 @@
+"""The key index's in-memory parts (ingest/keyindex.py): the file's hashes in order, each once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from santelake.ingest import keyindex
+from santelake.ingest.keyindex import FileHashes, as_int64, shares_a_hash, sorted_unique
+
+
+def _hashes(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, np.iinfo(np.uint64).max, count, dtype=np.uint64,
+                                               endpoint=True)
+
+
+@pytest.mark.parametrize("part_rows", [1 << 20, 300])
+def test_the_parts_hold_every_hash_once_in_ascending_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          part_rows: int) -> None:
+    monkeypatch.setattr(keyindex, "PART_ROWS", part_rows)
+    hashes = _hashes(5_000, 1)
+    hashes[10:20] = hashes[0]  # repeats are kept once
+    extra = np.concatenate([_hashes(700, 2), hashes[:5], np.array([0, np.iinfo(np.uint64).max], dtype=np.uint64)])
+    found = FileHashes([hashes[:2_000], hashes[2_000:]], len(hashes), tmp_path)
+    assert found.bits == (5 if part_rows == 300 else 0)
+    parts = list(found.parts(extra))
+    joined = np.concatenate(parts)
+    expected = np.unique(as_int64(np.concatenate([hashes, extra])))
+    assert np.array_equal(joined, expected)  # ascending across the parts, each hash once
+    assert len(parts) == (1 << found.bits)
+
+
+def test_the_int64_order_is_the_unsigned_order() -> None:
+    values = np.array([0, 1, 1 << 63, (1 << 64) - 1], dtype=np.uint64)
+    assert list(np.argsort(as_int64(values))) == [0, 1, 2, 3]
+
+
+def test_a_shared_hash_is_found_and_none_is_not() -> None:
+    run = sorted_unique(as_int64(_hashes(100_000, 3)))
+    part = sorted_unique(as_int64(_hashes(10_000, 4)))
+    assert not shares_a_hash(part, run)
+    assert shares_a_hash(np.sort(np.append(part, run[50_000])), run)
+    assert shares_a_hash(run[-1:], run) and shares_a_hash(run[:1], run)
+    assert not shares_a_hash(part, run[:0])
+
+
+def test_sorted_unique_matches_numpy() -> None:
+    values = np.random.default_rng(5).integers(-50, 50, 1_000)
+    assert np.array_equal(sorted_unique(values), np.unique(values))
+    assert len(sorted_unique(values[:0])) == 0 and list(sorted_unique(values[:1])) == [values[0]]
