@@ -41,17 +41,28 @@ Log = Callable[[str], None]
 
 
 class Site:
-    """Builds of the site under ``root``, the latest complete one at ``root/current``."""
+    """Builds of the site under ``root``, the latest complete one at ``root/current``.
 
-    def __init__(self, root: Path, build: Callable[[Path], object]) -> None:
-        self.root, self._build = root, build
+    ``fingerprint``: what the site is made from, cheaply (policies, schemas, each table's
+    snapshot); a rebuild whose fingerprint is the current build's is skipped.
+    """
+
+    def __init__(self, root: Path, build: Callable[[Path], object],
+                 fingerprint: Callable[[], str] | None = None) -> None:
+        self.root, self._build, self._fingerprint = root, build, fingerprint
+        self._built_from: str | None = None
 
     @property
     def current(self) -> Path:
         return self.root / CURRENT
 
-    def rebuild(self) -> Path:
-        """One new build, switched to when complete; older builds removed. Returns its folder."""
+    def rebuild(self) -> Path | None:
+        """One new build, switched to when complete; older builds removed. Returns its folder, or
+        None when nothing the site is made from changed since the current build."""
+        # Taken before the build: a change during it makes the next rebuild run.
+        mark = self._fingerprint() if self._fingerprint is not None else None
+        if mark is not None and mark == self._built_from and self.current.exists():
+            return None
         builds = self.root / BUILDS
         builds.mkdir(parents=True, exist_ok=True)
         target = builds / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.monotonic_ns()}"
@@ -67,6 +78,7 @@ class Site:
         for old in builds.iterdir():
             if old != target:
                 shutil.rmtree(old, ignore_errors=True)
+        self._built_from = mark
         return target
 
 
@@ -98,7 +110,8 @@ class Handler(SimpleHTTPRequestHandler):
 def serve(site: Site, *, bind: str, port: int, cert: Path, key: Path, refresh_seconds: float,
           log: Log = print) -> None:
     """Build once (a failure here stops the server: there is nothing to serve), then serve the
-    current build and rebuild every ``refresh_seconds`` (or at a SIGHUP), until the process is stopped."""
+    current build and rebuild every ``refresh_seconds`` (or at a SIGHUP) if the lake, the policies
+    or the schemas changed, until the process is stopped."""
     built = site.rebuild()
     log(f"catalogue built in {built}")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -116,7 +129,9 @@ def serve(site: Site, *, bind: str, port: int, cert: Path, key: Path, refresh_se
             wake.wait(refresh_seconds)
             wake.clear()
             try:
-                log(f"catalogue rebuilt in {site.rebuild()}")
+                built = site.rebuild()
+                if built is not None:
+                    log(f"catalogue rebuilt in {built}")
             except (SantelakeError, OSError, ValueError) as error:
                 log(f"catalogue rebuild failed, the previous build stays served: {error}")
 
