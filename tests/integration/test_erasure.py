@@ -165,7 +165,9 @@ def test_three_persons_erased_leave_no_trace_and_exactly_their_rows_go(
     # Every table keeps one snapshot: time travel before the erasure is over.
     for name in PERSON_TABLES:
         table = catalog.load_table(runner.schemas()[name].identifier)
-        assert len(table.metadata.snapshots) == 1, name
+        # One snapshot, or none for a table nothing was ever written to (ops.quarantine on a
+        # stack whose loads set no row aside).
+        assert len(table.metadata.snapshots) <= 1, name
         assert not any(task.delete_files for task in table.scan().plan_files()), name
     # Researchers and engineers see the same through Trino.
     names = ", ".join(f"'{p}'" for p in pseudonyms)
