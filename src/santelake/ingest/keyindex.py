@@ -27,7 +27,9 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ HASH = "h"
 SIGN = np.uint64(1 << 63)
 PART_ROWS = 1 << 23  # the file's hashes held in memory at a time: 64 MiB
 ROW_GROUP = 1 << 20  # a run's hashes read at a time: 8 MiB
+READ_AHEAD = 2  # row groups read ahead of the merge
 BACKFILL_ROWS = 1 << 23  # hashes of files no run covers, gathered while the check reads them anyway
 
 
@@ -136,6 +139,12 @@ def shares_a_hash(part: np.ndarray, run: np.ndarray) -> bool:
     return bool((both[1:] == both[:-1]).any())
 
 
+def _overlaps(run: pq.ParquetFile, group: int, part: np.ndarray) -> bool:
+    """Whether row group ``group`` of ``run`` may hold a value of ``part`` (by its min and max)."""
+    stats = run.metadata.row_group(group).column(0).statistics
+    return stats is None or not stats.has_min_max or not (stats.max < int(part[0]) or stats.min > int(part[-1]))
+
+
 class KeyIndex:
     """The runs of one table: listed, matched against a load's hashes, written."""
 
@@ -173,26 +182,38 @@ class KeyIndex:
         return len(dead)
 
     def repeated(self, runs: list[Run], hashes: FileHashes) -> set[str]:
-        """The runs (paths) holding at least one of ``hashes``; each run read at most once, a row group at a time."""
-        pending = {run.path: pq.ParquetFile(self.table.io.new_input(run.path).open()) for run in runs}
+        """The runs (paths) holding at least one of ``hashes``; each run read at most once, a row group at a time.
+
+        A thread reads the next row groups (up to ``READ_AHEAD``) while this one merges: the read
+        (the store, Parquet's decoding) and the merge (numpy's sort) both leave the GIL.
+        """
+        files = {run.path: pq.ParquetFile(self.table.io.new_input(run.path).open()) for run in runs}
         hit: set[str] = set()
+
+        def read(path: str, group: int) -> tuple[str, np.ndarray]:
+            return path, files[path].read_row_group(group, columns=[HASH]).column(0).to_numpy()
+
         try:
-            for part in hashes.parts():
-                if not len(part):
-                    continue
-                low, high = int(part[0]), int(part[-1])
-                for path, run in list(pending.items()):
-                    for group in range(run.num_row_groups):
-                        stats = run.metadata.row_group(group).column(0).statistics
-                        if stats is not None and stats.has_min_max and (stats.max < low or stats.min > high):
-                            continue
-                        values = run.read_row_group(group, columns=[HASH]).column(0).to_numpy()
-                        if shares_a_hash(part, values):
-                            hit.add(path)
-                            del pending[path]
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="key-index-read") as reader:
+                for part in hashes.parts():
+                    if not len(part):
+                        continue
+                    wanted = iter([(path, group) for path, run in files.items()
+                                   for group in range(run.num_row_groups) if _overlaps(run, group, part)])
+                    ahead: deque[Future[tuple[str, np.ndarray]]] = deque()
+                    while True:
+                        while len(ahead) < READ_AHEAD:
+                            following = next((item for item in wanted if item[0] not in hit), None)
+                            if following is None:
+                                break
+                            ahead.append(reader.submit(read, *following))
+                        if not ahead:
                             break
+                        path, values = ahead.popleft().result()
+                        if path not in hit and shares_a_hash(part, values):
+                            hit.add(path)
         finally:
-            for run in pending.values():
+            for run in files.values():
                 run.close()
         return hit
 

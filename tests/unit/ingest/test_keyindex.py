@@ -50,3 +50,35 @@ def test_sorted_unique_matches_numpy() -> None:
     values = np.random.default_rng(5).integers(-50, 50, 1_000)
     assert np.array_equal(sorted_unique(values), np.unique(values))
     assert len(sorted_unique(values[:0])) == 0 and list(sorted_unique(values[:1])) == [values[0]]
+
+
+class _Table:
+    """What KeyIndex reads of a table: its location and file IO (here a local folder)."""
+
+    def __init__(self, root: Path) -> None:
+        from types import SimpleNamespace
+
+        from pyiceberg.io.pyarrow import PyArrowFileIO
+
+        self.metadata = SimpleNamespace(location=f"file://{root}/table")
+        self.io = PyArrowFileIO()
+
+
+def test_runs_are_listed_with_their_files_matched_and_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyindex, "ROW_GROUP", 1_000)  # several row groups a run, read ahead
+    index = keyindex.KeyIndex(_Table(tmp_path))
+    assert index.runs() == []  # no folder yet
+    values = [sorted_unique(as_int64(_hashes(5_000, seed))) for seed in (10, 11, 12)]
+    paths = [index.write(["s3://w/a", "s3://w/b"], [values[0]]), index.write(["s3://w/c"], [values[1]]),
+             index.write(["s3://w/d"], [values[2][:2_500], values[2][2_500:]])]
+    runs = {run.path: run for run in index.runs()}
+    assert set(runs) == set(paths)
+    assert runs[paths[0]].files == {"s3://w/a", "s3://w/b"} and runs[paths[2]].rows == 5_000
+    fresh = _hashes(3_000, 20)
+    assert index.repeated(list(runs.values()), FileHashes([fresh], len(fresh), tmp_path)) == set()
+    # One value of the second run and one of the third's last row group: those two runs, no other.
+    known = (np.array([values[1][1_234], values[2][4_999]]).view(np.uint64) ^ keyindex.SIGN)
+    found = index.repeated(list(runs.values()), FileHashes([fresh, known], len(fresh) + 2, tmp_path))
+    assert found == {paths[1], paths[2]}
+    assert index.prune({"s3://w/c"}) == 2
+    assert [run.path for run in index.runs()] == [paths[1]]
