@@ -105,6 +105,10 @@ class PlatformSettings(BaseModel):
     trino_url: HttpsUrl = Field(description="Trino's URL, https://host:port")
     policy_target: PolicyTarget = Field(
         description="where compiled rules go for Trino: file:<folder> or configmap:<namespace>/<name>")
+    catalogue_target: PolicyTarget | None = Field(
+        default=None, description="where the catalogue's public view is published (the chart's ConfigMap its "
+                                  "server mounts): configmap:<namespace>/<name>, or none (the local stack's "
+                                  "catalogue server builds its own)")
 
     @property
     def keycloak_issuer(self) -> str:
@@ -128,7 +132,7 @@ class PlatformSettings(BaseModel):
 
     def as_environment(self) -> dict[str, str]:
         """The variables that give this model back through ``from_environment``."""
-        return {env_name(name): str(value) for name, value in self.model_dump().items()}
+        return {env_name(name): str(value) for name, value in self.model_dump().items() if value is not None}
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> PlatformSettings:

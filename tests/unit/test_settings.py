@@ -24,6 +24,7 @@ def _environment(tmp_path: Path) -> dict[str, str]:
         "SANTELAKE_WORK_DIR": str(tmp_path / "work"), "SANTELAKE_KEYCLOAK_URL": "https://keycloak.example:8443/",
         "SANTELAKE_KEYCLOAK_ADMIN_USER": "admin", "SANTELAKE_KEYCLOAK_ADMIN_PASSWORD_FILE": str(secret),
         "SANTELAKE_TRINO_URL": "https://trino.example:8443", "SANTELAKE_POLICY_TARGET": "configmap:lake/policy",
+        "SANTELAKE_CATALOGUE_TARGET": "configmap:lake/catalogue-site",
     }
 
 
@@ -35,6 +36,10 @@ def test_a_complete_environment_gives_the_model_back_through_its_own_variables(t
     assert settings.secret("catalog_password_file") == "s3cr3t"
     assert PlatformSettings.from_environment(settings.as_environment()) == settings
     assert set(settings.as_environment()) == set(variables())
+    # The catalogue's target is optional: the local stack has none.
+    local = settings.as_environment()
+    del local["SANTELAKE_CATALOGUE_TARGET"]
+    assert PlatformSettings.from_environment(local).catalogue_target is None
 
 
 def test_every_missing_variable_is_named_with_what_it_expects(tmp_path: Path) -> None:

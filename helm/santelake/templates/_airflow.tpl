@@ -42,6 +42,7 @@
   valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list . "secrets.keycloakAdmin" "keys username and password") }}, key: username}}
 - {name: {{ $p.env.trino_url }}, value: {{ printf "https://%s:8443" (include "santelake.trinoHost" .) | quote }}}
 - {name: {{ $p.env.policy_target }}, value: {{ printf "configmap:%s/%s" .Release.Namespace (include "santelake.name" (list . "policy")) | quote }}}
+- {name: {{ $p.env.catalogue_target }}, value: {{ printf "configmap:%s/%s" .Release.Namespace (include "santelake.name" (list . "catalogue-site")) | quote }}}
 {{- range $p.secrets }}
 - {name: {{ .env }}, value: {{ .file | quote }}}
 {{- end }}

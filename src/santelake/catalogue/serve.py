@@ -107,6 +107,34 @@ class Handler(SimpleHTTPRequestHandler):
         print(f"{self.command} {self.path.split('?')[0]} {args[1] if len(args) > 1 else ''}", flush=True)
 
 
+class FolderHandler(Handler):
+    """A folder someone else fills (the chart's ConfigMap, published by the scheduler): until it holds
+    the site's index, every request gets 503, saying why."""
+
+    def send_head(self) -> Any:
+        if not (Path(self.directory) / "index.html").is_file():
+            self.send_error(503, "The catalogue is being built: the scheduler publishes it within minutes of "
+                                 "the first load")
+            return None
+        return super().send_head()
+
+
+def _https_server(handler: Any, bind: str, port: int, cert: Path, key: Path) -> ThreadingHTTPServer:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert), str(key))
+    server = ThreadingHTTPServer((bind, port), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    return server
+
+
+def serve_folder(folder: Path, *, bind: str, port: int, cert: Path, key: Path, log: Log = print) -> None:
+    """Serve ``folder`` as it is, read-only, until the process is stopped (the chart's catalogue pod)."""
+    server = _https_server(partial(FolderHandler, directory=str(folder)), bind, port, cert, key)
+    log(f"catalogue (public view) from {folder} on https://{bind}:{port}/")
+    server.serve_forever()
+
+
 def serve(site: Site, *, bind: str, port: int, cert: Path, key: Path, refresh_seconds: float,
           log: Log = print) -> None:
     """Build once (a failure here stops the server: there is nothing to serve), then serve the
@@ -114,11 +142,7 @@ def serve(site: Site, *, bind: str, port: int, cert: Path, key: Path, refresh_se
     or the schemas changed, until the process is stopped."""
     built = site.rebuild()
     log(f"catalogue built in {built}")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(cert), str(key))
-    server = ThreadingHTTPServer((bind, port), partial(Handler, directory=str(site.current)))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server = _https_server(partial(Handler, directory=str(site.current)), bind, port, cert, key)
 
     # SIGHUP asks for a rebuild now (`santelake up` sends it once the demo data is loaded).
     wake = threading.Event()

@@ -117,6 +117,10 @@ AUDIT_PORT = 8443
 AUDIT_TLS = "/var/run/santelake/tls"
 AUDIT_CA = "/var/run/santelake/ca/ca.crt"
 AUDIT_POLICY_DIR = "/var/run/santelake/policy"
+# The catalogue's server pod: its HTTPS port, its certificate, and the ConfigMap of pages it serves.
+CATALOGUE_PORT = 8443
+CATALOGUE_TLS = "/var/run/santelake/tls"
+CATALOGUE_SITE_DIR = "/var/run/santelake/catalogue-site"
 # Where the Airflow pods find the receiver's token (secrets.audit, receiver-token).
 AIRFLOW_AUDIT_TOKEN_FILE = "/var/run/santelake/audit/receiver-token"
 # secrets.audit: the receiver's token, the trail's two database roles' passwords, the Keycloak client's secret.
@@ -306,6 +310,7 @@ def contract(policy_day: dt.date, compiled: Compiled) -> dict[str, Any]:
             "adminPasswordFileEnv": f"{env_name(bootstrap.SECRET_AUDIT_ADMIN_PASSWORD)}_FILE",
             "adminPasswordFile": f"/var/run/santelake/audit-admin/{bootstrap.SECRET_AUDIT_ADMIN_PASSWORD}",
         },
+        "catalogue": {"port": CATALOGUE_PORT, "tlsDir": CATALOGUE_TLS, "siteDir": CATALOGUE_SITE_DIR},
         "keycloak": {"realm": REALM, "audience": TRINO_AUDIENCE, "cliClient": keycloak.CLI_CLIENT,
                      "buildOptions": list(KEYCLOAK_BUILD_OPTIONS), "smokeTestSecretEnv": smoketest.REALM_SECRET_ENV,
                      "airflowSecretEnv": keycloak.AIRFLOW_SECRET_ENV, "airflowUrlEnv": keycloak.AIRFLOW_URL_ENV,

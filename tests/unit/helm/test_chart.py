@@ -115,7 +115,7 @@ def test_no_secret_value_in_a_config_map(render: Render, scenario: str) -> None:
     rendered = render(scenario)
     assert rendered.of_kind("Secret") == [], "the chart never makes Secrets: operators provide them"
     for config_map in rendered.of_kind("ConfigMap"):
-        for key, text in config_map["data"].items():
+        for key, text in (config_map.get("data") or {}).items():
             if not key.endswith(".properties"):
                 continue
             for line in text.splitlines():
@@ -262,20 +262,35 @@ def test_values_and_schema_cover_the_same_keys() -> None:
     walk(values, schema, "")
 
 
-def test_the_scheduler_may_patch_the_policy_configmap_and_nothing_else(render: Render) -> None:
+def test_the_scheduler_may_patch_the_policy_and_catalogue_configmaps_and_nothing_else(render: Render) -> None:
     rendered = render("minimal")
     scheduler = rendered.named("Deployment", "-airflow-scheduler")["spec"]["template"]["spec"]
     policy = rendered.named("ConfigMap", "-policy")["metadata"]["name"]
+    site = rendered.named("ConfigMap", "-catalogue-site")["metadata"]["name"]
     role = rendered.named("Role", "-policy-apply")
     binding = rendered.named("RoleBinding", "-policy-apply")
     assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"],
-                              "resourceNames": [policy],
+                              "resourceNames": [policy, site],
                               "verbs": ["get", "patch"]}]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": scheduler["serviceAccountName"],
                                     "namespace": "lake"}]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     env = {e["name"]: e.get("value") for e in scheduler["containers"][0]["env"]}
     assert env["SANTELAKE_POLICY_TARGET"] == f"configmap:lake/{policy}"
+    assert env["SANTELAKE_CATALOGUE_TARGET"] == f"configmap:lake/{site}"
+
+
+def test_the_catalogue_server_holds_no_account_and_reaches_nothing(render: Render) -> None:
+    rendered = render("minimal")
+    pod = rendered.named("Deployment", "-catalogue")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    [server] = pod["containers"]
+    assert [e["name"] for e in server["env"]] == ["HOME"]  # no password, no key, no endpoint
+    assert {v["name"]: set(v) - {"name"} for v in pod["volumes"]} == \
+        {"tls": {"secret"}, "site": {"configMap"}, "tmp": {"emptyDir"}}
+    assert server["command"][:4] == ["santelake", "catalogue", "--serve-folder", "/var/run/santelake/catalogue-site"]
+    policy = rendered.named("NetworkPolicy", "-catalogue")["spec"]
+    assert policy["egress"] == [] and policy["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8443}]}]
 
 
 
