@@ -56,12 +56,13 @@ class Site:
     def current(self) -> Path:
         return self.root / CURRENT
 
-    def rebuild(self) -> Path | None:
+    def rebuild(self, *, force: bool = False) -> Path | None:
         """One new build, switched to when complete; older builds removed. Returns its folder, or
-        None when nothing the site is made from changed since the current build."""
+        None when nothing the site is made from changed since the current build (unless ``force``:
+        a rebuild someone asked for)."""
         # Taken before the build: a change during it makes the next rebuild run.
         mark = self._fingerprint() if self._fingerprint is not None else None
-        if mark is not None and mark == self._built_from and self.current.exists():
+        if not force and mark is not None and mark == self._built_from and self.current.exists():
             return None
         builds = self.root / BUILDS
         builds.mkdir(parents=True, exist_ok=True)
@@ -138,8 +139,8 @@ def serve_folder(folder: Path, *, bind: str, port: int, cert: Path, key: Path, l
 def serve(site: Site, *, bind: str, port: int, cert: Path, key: Path, refresh_seconds: float,
           log: Log = print) -> None:
     """Build once (a failure here stops the server: there is nothing to serve), then serve the
-    current build and rebuild every ``refresh_seconds`` (or at a SIGHUP) if the lake, the policies
-    or the schemas changed, until the process is stopped."""
+    current build and rebuild every ``refresh_seconds`` if the lake, the policies or the schemas
+    changed (at a SIGHUP, whatever changed), until the process is stopped."""
     built = site.rebuild()
     log(f"catalogue built in {built}")
     server = _https_server(partial(Handler, directory=str(site.current)), bind, port, cert, key)
@@ -150,10 +151,11 @@ def serve(site: Site, *, bind: str, port: int, cert: Path, key: Path, refresh_se
 
     def refresh() -> None:
         while True:
-            wake.wait(refresh_seconds)
+            # Asked for (SIGHUP): rebuilt whatever the fingerprint; on the timer, only if something changed.
+            asked = wake.wait(refresh_seconds)
             wake.clear()
             try:
-                built = site.rebuild()
+                built = site.rebuild(force=asked)
                 if built is not None:
                     log(f"catalogue rebuilt in {built}")
             except (SantelakeError, OSError, ValueError) as error:

@@ -58,6 +58,7 @@ def test_a_rebuild_is_skipped_while_nothing_it_is_made_from_changed(tmp_path: Pa
     lake["snapshot"] = "2"  # a load committed
     assert site.rebuild() is not None
     assert builds == ["1", "2"] and (site.current / "index.html").read_text() == "snapshot 2"
+    assert site.rebuild(force=True) is not None and builds == ["1", "2", "2"]  # asked for: built anyway
 
 
 def test_a_failed_build_is_tried_again_at_the_next_rebuild(tmp_path: Path) -> None:
