@@ -52,5 +52,6 @@ def test_the_scheduler_publishes_the_public_catalogue_and_its_server_serves_it(
         assert "snds.beneficiaries" in index.text and index.headers["Content-Security-Policy"].startswith(
             "default-src 'none'")
         page = requests.get(f"{url}/snds.beneficiaries.html", verify=str(ca), timeout=30)
-        assert page.status_code == 200 and page.text == pages  # what the scheduler published, as published
+        assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert page.text == pages  # what the scheduler published, as published (accents included)
         assert requests.post(f"{url}/index.html", verify=str(ca), timeout=30).status_code == 405

@@ -88,6 +88,11 @@ class Handler(SimpleHTTPRequestHandler):
 
     server_version = "santelake-catalogue"
     sys_version = ""
+    def guess_type(self, path: str | os.PathLike[str]) -> str:
+        """The pages are UTF-8 (French descriptions): said in the header, not left to the client's
+        guess (HTTP's default for text/* without a charset is ISO-8859-1)."""
+        kind = super().guess_type(path)
+        return f"{kind}; charset=utf-8" if kind == "text/html" else kind
 
     def end_headers(self) -> None:
         for name, value in HEADERS.items():

@@ -66,9 +66,10 @@ def test_the_server_says_the_catalogue_is_being_built_until_it_is_published(tmp_
         with pytest.raises(urllib.error.HTTPError) as waiting:
             urllib.request.urlopen(url, timeout=10)
         assert waiting.value.code == 503 and b"being built" in waiting.value.read()
-        (tmp_path / "index.html").write_text("<h1>Tables</h1>")
+        (tmp_path / "index.html").write_text("<h1>Tables de données</h1>", encoding="utf-8")
         with urllib.request.urlopen(url, timeout=10) as answer:
-            assert answer.status == 200 and answer.read() == b"<h1>Tables</h1>"
+            assert answer.status == 200 and answer.read().decode("utf-8") == "<h1>Tables de données</h1>"
+            assert answer.headers["Content-Type"] == "text/html; charset=utf-8"
             assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
     finally:
         server.shutdown()
