@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import uuid
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ HASH = "h"
 SIGN = np.uint64(1 << 63)
 PART_ROWS = 1 << 23  # the file's hashes held in memory at a time: 64 MiB
 ROW_GROUP = 1 << 20  # a run's hashes read at a time: 8 MiB
-READ_AHEAD = 2  # row groups read ahead of the merge
+WORKERS = 2  # row groups of runs read and merged at once (the machine's cores)
 BACKFILL_ROWS = 1 << 23  # hashes of files no run covers, gathered while the check reads them anyway
 
 
@@ -182,38 +182,48 @@ class KeyIndex:
         return len(dead)
 
     def repeated(self, runs: list[Run], hashes: FileHashes) -> set[str]:
-        """The runs (paths) holding at least one of ``hashes``; each run read at most once, a row group at a time.
+        """The runs (paths) holding at least one of ``hashes``; each row group of a run read at most
+        once per part of ``hashes``, none after the run is known to hold one.
 
-        A thread reads the next row groups (up to ``READ_AHEAD``) while this one merges: the read
-        (the store, Parquet's decoding) and the merge (numpy's sort) both leave the GIL.
+        ``WORKERS`` threads take the row groups in turn, each reading one (the store, Parquet's
+        decoding) and merging it with the part (numpy's sort): both leave the GIL, so the check
+        uses both cores, where one thread reading ahead of one merging left one core idle. Each
+        thread opens the runs it reads itself (a Parquet reader is not shared between threads).
         """
-        files = {run.path: pq.ParquetFile(self.table.io.new_input(run.path).open()) for run in runs}
         hit: set[str] = set()
+        local = threading.local()
+        opened: list[pq.ParquetFile] = []
+        guard = threading.Lock()
 
-        def read(path: str, group: int) -> tuple[str, np.ndarray]:
-            return path, files[path].read_row_group(group, columns=[HASH]).column(0).to_numpy()
+        def run_file(path: str) -> pq.ParquetFile:
+            mine: dict[str, pq.ParquetFile] = local.__dict__.setdefault("files", {})
+            if path not in mine:
+                mine[path] = pq.ParquetFile(self.table.io.new_input(path).open())
+                with guard:
+                    opened.append(mine[path])
+            return mine[path]
+
+        def check(path: str, group: int, part: np.ndarray) -> None:
+            if path in hit:
+                return
+            values = run_file(path).read_row_group(group, columns=[HASH]).column(0).to_numpy()
+            if shares_a_hash(part, values):
+                hit.add(path)
 
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="key-index-read") as reader:
+            with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="key-index") as pool:
                 for part in hashes.parts():
                     if not len(part):
                         continue
-                    wanted = iter([(path, group) for path, run in files.items()
-                                   for group in range(run.num_row_groups) if _overlaps(run, group, part)])
-                    ahead: deque[Future[tuple[str, np.ndarray]]] = deque()
-                    while True:
-                        while len(ahead) < READ_AHEAD:
-                            following = next((item for item in wanted if item[0] not in hit), None)
-                            if following is None:
-                                break
-                            ahead.append(reader.submit(read, *following))
-                        if not ahead:
-                            break
-                        path, values = ahead.popleft().result()
-                        if path not in hit and shares_a_hash(part, values):
-                            hit.add(path)
+                    wanted = [(run.path, group) for run in runs if run.path not in hit
+                              for group in range(run_file(run.path).num_row_groups)
+                              if _overlaps(run_file(run.path), group, part)]
+                    # Row groups of different runs alternate, so two threads rarely wait on one run.
+                    wanted.sort(key=lambda item: item[1])
+                    for done in [pool.submit(check, path, group, part) for path, group in wanted]:
+                        done.result()
         finally:
-            for run in files.values():
+            for run in opened:
                 run.close()
         return hit
 
