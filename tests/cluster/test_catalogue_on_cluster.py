@@ -51,7 +51,14 @@ def test_the_scheduler_publishes_the_public_catalogue_and_its_server_serves_it(
         print(f"[cluster] served {time.monotonic() - started:.0f} s after the publish")
         assert "snds.beneficiaries" in index.text and index.headers["Content-Security-Policy"].startswith(
             "default-src 'none'")
-        page = requests.get(f"{url}/snds.beneficiaries.html", verify=str(ca), timeout=30)
-        assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
-        assert page.text == pages  # what the scheduler published, as published (accents included)
+        while True:
+            page = requests.get(f"{url}/snds.beneficiaries.html", verify=str(ca), timeout=30)
+            assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+            # What the scheduler published, as published (accents included). The server may still
+            # hold an earlier publish (the DAG's run at install, before any table existed) until the
+            # kubelet refreshes the mounted ConfigMap.
+            if page.text == pages:
+                break
+            assert time.monotonic() - started < 300, "the catalogue's server still serves an earlier publish"
+            time.sleep(10)
         assert requests.post(f"{url}/index.html", verify=str(ca), timeout=30).status_code == 405

@@ -175,9 +175,11 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-def _coverage_rows(declared: TableSchema, coverage: Coverage | None) -> str:
-    if coverage is None:
+def _coverage_rows(declared: TableSchema, coverage: Coverage | None, measured: bool) -> str:
+    if not measured:
         return "<p class='muted'>Coverage not measured in this build (built without the lake).</p>"
+    if coverage is None:
+        return "<p>Not loaded yet: the lake has no such table.</p>"
     dates = (f"{coverage.first:%B %Y} to {coverage.last:%B %Y}" if coverage.first and coverage.last
              else "not a table of dated events")
     persons = rounded(coverage.persons) if declared.person_columns else "no person column"
@@ -213,9 +215,9 @@ def _grant(dataset: Dataset, declared: TableSchema) -> str:
 
 
 def table_page(declared: TableSchema, policies: PolicySet, view: str, coverage: Coverage | None,
-               today: dt.date) -> str:
+               today: dt.date, *, measured: bool = True) -> str:
     parts = [f"<h1><code>{_e(declared.full_name)}</code></h1><p>{_e(declared.doc)}</p>",
-             "<h2>Coverage and freshness</h2>", _coverage_rows(declared, coverage),
+             "<h2>Coverage and freshness</h2>", _coverage_rows(declared, coverage, measured),
              f'<p><a href="{_e(quality_page_name(declared))}">Quality report of its latest loads</a></p>',
              "<h2>Columns</h2>",
              "<table><tr><th>column</th><th>type</th><th>meaning</th><th>class</th></tr>"]
@@ -308,10 +310,11 @@ def build(out: Path, schemas: Mapping[str, TableSchema], policies: PolicySet, vi
     index = []
     for declared in tables:
         figures = (coverage or {}).get(declared.full_name)
+        measured = coverage is not None
         path = out / page_name(declared)
-        path.write_text(table_page(declared, policies, view, figures, day), encoding="utf-8")
+        path.write_text(table_page(declared, policies, view, figures, day, measured=measured), encoding="utf-8")
         quality = out / quality_page_name(declared)
-        quality.write_text(quality_page(declared, view, figures, measured=coverage is not None), encoding="utf-8")
+        quality.write_text(quality_page(declared, view, figures, measured=measured), encoding="utf-8")
         written += [path, quality]
         words = [declared.full_name, declared.doc, *(f"{c.name} {c.doc}" for c in declared.lake_columns),
                  *(name for name, _ in coding_systems(declared)),

@@ -105,6 +105,8 @@ def test_each_table_page_links_the_quality_report_of_its_latest_loads(tmp_path: 
         assert '<a href="snds.hospital_stays.html">Back to the table</a>' in report
         # A table with no load yet says so; a build without the lake says it did not read them.
         assert "No load recorded yet" in (tmp_path / view / "snds.beneficiaries.quality.html").read_text()
+        # A table the lake does not hold yet says so, not that the lake was not read.
+        assert "Not loaded yet" in (tmp_path / view / "snds.beneficiaries.html").read_text()
     public = re.findall(r"<tr><td>(.*?)</tr>", (tmp_path / PUBLIC / "snds.hospital_stays.quality.html").read_text())
     researcher = re.findall(r"<tr><td>(.*?)</tr>",
                             (tmp_path / RESEARCHER / "snds.hospital_stays.quality.html").read_text())
@@ -113,6 +115,8 @@ def test_each_table_page_links_the_quality_report_of_its_latest_loads(tmp_path: 
     assert "about 12,000" in public[0] and "12345" not in public[0] and "date_in_range: fewer than 10" in public[0]
     build(tmp_path / "bare", runner.schemas(), policies, PUBLIC, today=TODAY)
     assert "built without the lake" in (tmp_path / "bare" / "snds.hospital_stays.quality.html").read_text()
+    assert "Coverage not measured in this build (built without the lake)" in \
+        (tmp_path / "bare" / "snds.hospital_stays.html").read_text()
 
 
 def test_coding_systems_are_named_from_the_column_descriptions() -> None:
