@@ -88,6 +88,7 @@ class Handler(SimpleHTTPRequestHandler):
 
     server_version = "santelake-catalogue"
     sys_version = ""
+
     def guess_type(self, path: str | os.PathLike[str]) -> str:
         """The pages are UTF-8 (French descriptions): said in the header, not left to the client's
         guess (HTTP's default for text/* without a charset is ISO-8859-1)."""

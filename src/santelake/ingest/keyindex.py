@@ -30,7 +30,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,11 @@ def as_int64(hashes: np.ndarray) -> np.ndarray:
 class Run:
     path: str
     files: frozenset[str]
-    rows: int
+    metadata: pq.FileMetaData = field(compare=False)  # its footer, read once when listed: a check opens the run with it
+
+    @property
+    def rows(self) -> int:
+        return int(self.metadata.num_rows)
 
 
 class FileHashes:
@@ -139,7 +143,7 @@ def shares_a_hash(part: np.ndarray, run: np.ndarray) -> bool:
     return bool((both[1:] == both[:-1]).any())
 
 
-def _overlaps(run: pq.ParquetFile, group: int, part: np.ndarray) -> bool:
+def _overlaps(run: Run, group: int, part: np.ndarray) -> bool:
     """Whether row group ``group`` of ``run`` may hold a value of ``part`` (by its min and max)."""
     stats = run.metadata.row_group(group).column(0).statistics
     return stats is None or not stats.has_min_max or not (stats.max < int(part[0]) or stats.min > int(part[-1]))
@@ -170,7 +174,7 @@ class KeyIndex:
             with self.table.io.new_input(location).open() as stream:
                 metadata = pq.read_metadata(stream)
             files = json.loads((metadata.metadata or {}).get(FILES_KEY, b"[]"))
-            found.append(Run(location, frozenset(files), metadata.num_rows))
+            found.append(Run(location, frozenset(files), metadata))
         return found
 
     def prune(self, live: set[str]) -> int:
@@ -188,39 +192,36 @@ class KeyIndex:
         ``WORKERS`` threads take the row groups in turn, each reading one (the store, Parquet's
         decoding) and merging it with the part (numpy's sort): both leave the GIL, so the check
         uses both cores, where one thread reading ahead of one merging left one core idle. Each
-        thread opens the runs it reads itself (a Parquet reader is not shared between threads).
+        thread opens the runs it reads itself (a Parquet reader is not shared between threads),
+        with the footer ``runs()`` already read.
         """
         hit: set[str] = set()
         local = threading.local()
         opened: list[pq.ParquetFile] = []
         guard = threading.Lock()
 
-        def run_file(path: str) -> pq.ParquetFile:
-            mine: dict[str, pq.ParquetFile] = local.__dict__.setdefault("files", {})
-            if path not in mine:
-                mine[path] = pq.ParquetFile(self.table.io.new_input(path).open())
-                with guard:
-                    opened.append(mine[path])
-            return mine[path]
-
-        def check(path: str, group: int, part: np.ndarray) -> None:
-            if path in hit:
+        def check(run: Run, group: int, part: np.ndarray) -> None:
+            if run.path in hit:
                 return
-            values = run_file(path).read_row_group(group, columns=[HASH]).column(0).to_numpy()
+            mine: dict[str, pq.ParquetFile] = local.__dict__.setdefault("files", {})
+            if run.path not in mine:
+                mine[run.path] = pq.ParquetFile(self.table.io.new_input(run.path).open(), metadata=run.metadata)
+                with guard:
+                    opened.append(mine[run.path])
+            values = mine[run.path].read_row_group(group, columns=[HASH]).column(0).to_numpy()
             if shares_a_hash(part, values):
-                hit.add(path)
+                hit.add(run.path)
 
         try:
             with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="key-index") as pool:
                 for part in hashes.parts():
                     if not len(part):
                         continue
-                    wanted = [(run.path, group) for run in runs if run.path not in hit
-                              for group in range(run_file(run.path).num_row_groups)
-                              if _overlaps(run_file(run.path), group, part)]
                     # Row groups of different runs alternate, so two threads rarely wait on one run.
-                    wanted.sort(key=lambda item: item[1])
-                    for done in [pool.submit(check, path, group, part) for path, group in wanted]:
+                    wanted = sorted(((run, group) for run in runs if run.path not in hit
+                                     for group in range(run.metadata.num_row_groups) if _overlaps(run, group, part)),
+                                    key=lambda item: item[1])
+                    for done in [pool.submit(check, run, group, part) for run, group in wanted]:
                         done.result()
         finally:
             for run in opened:
