@@ -389,6 +389,7 @@ def test_switching_the_listener_off_is_recorded_by_the_canary(layout: Layout) ->
         for spec in trino.processes():
             process.stop(spec)
         stack.up(layout, only=("trino",))  # every etc file written again, the listener's included
+        query.run(layout, dev_token(layout, "alice"), "SELECT 1")  # waits out NO_NODES_AVAILABLE for the next test
     with _as_superuser(layout) as cur:
         cur.execute("SELECT count(*) FROM audit.records WHERE kind = 'trino.query_completed' AND subject = %s",
                     (found[0],))
