@@ -24,9 +24,12 @@ from santelake.runtime.services.trino import Trino
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-# Long enough to be killed in the middle of (a few seconds on the demo lake), and granted to alice.
+# Granted to alice, and far longer than the test waits before the kill (the pairs of stays, a
+# thousand times over: minutes on the demo lake), so it is always killed in its middle. The pairs
+# alone once ended in 1.7 s, before the kill (CI).
 LONG_QUERY = ("SELECT count(*) FROM iceberg.snds.hospital_stays a CROSS JOIN iceberg.snds.hospital_stays b "
-              "WHERE date_diff('day', a.admission_date, b.discharge_date) = 17")
+              "CROSS JOIN UNNEST(sequence(1, 1000)) AS t(n) "
+              "WHERE date_diff('day', a.admission_date, b.discharge_date) = 17 + n % 2")
 
 
 def _warehouse(layout: Layout) -> dict[str, str]:

@@ -88,6 +88,8 @@ class FileHashes:
 
     def __init__(self, chunks: Iterable[np.ndarray], count: int, spill_dir: Path) -> None:
         self.bits = max(0, math.ceil(math.log2(count / PART_ROWS))) if count > PART_ROWS else 0
+        if self.bits > 16:
+            raise ValueError(f"{count:,} key hashes need {1 << self.bits:,} parts; at most 65,536 are written")
         self._memory: np.ndarray | None = None
         self._paths: list[Path] = []
         if not self.bits:
@@ -100,7 +102,8 @@ class FileHashes:
             shift = np.uint64(64 - self.bits)
             for chunk in chunks:
                 values = as_int64(chunk)
-                owner = (np.asarray(chunk, dtype=np.uint64) >> shift).astype(np.int64)
+                # As uint16, numpy's stable argsort is a radix sort: a fifth of the time of int64's.
+                owner = (np.asarray(chunk, dtype=np.uint64) >> shift).astype(np.uint16)
                 order = np.argsort(owner, kind="stable")
                 bounds = np.searchsorted(owner[order], np.arange(len(outputs) + 1))
                 for index, output in enumerate(outputs):

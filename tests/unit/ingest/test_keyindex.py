@@ -82,3 +82,10 @@ def test_runs_are_listed_with_their_files_matched_and_pruned(tmp_path: Path, mon
     assert found == {paths[1], paths[2]}
     assert index.prune({"s3://w/c"}) == 2
     assert [run.path for run in index.runs()] == [paths[1]]
+
+
+def test_more_parts_than_a_uint16_names_are_refused_not_mixed(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyindex, "PART_ROWS", 1)
+    with pytest.raises(ValueError, match="at most 65,536"):
+        FileHashes([], (1 << 16) + 1, tmp_path)
