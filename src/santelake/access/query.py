@@ -54,10 +54,9 @@ def run(layout: Layout, token: str | Any, sql: str) -> tuple[list[str], list[tup
     Trino that has just started has no node to run it on."""
     from trino.exceptions import HttpError, TrinoConnectionError, TrinoQueryError
 
-    attempt = 0
+    stale = 0  # stale-catalog answers so far; waiting for a node does not count against them
     no_nodes_deadline: float | None = None
     while True:
-        attempt += 1
         conn = connect(layout, token)
         try:
             cur = conn.cursor()
@@ -75,7 +74,8 @@ def run(layout: Layout, token: str | Any, sql: str) -> tuple[list[str], list[tup
                         f"(santelake status; Trino's server.log)") from None
                 time.sleep(NO_NODES_PAUSE)
                 continue
-            if attempt >= ATTEMPTS or exc.message != STALE_CATALOG:
+            stale += 1
+            if stale >= ATTEMPTS or exc.message != STALE_CATALOG:
                 raise
         except (requests.ConnectionError, requests.Timeout, TrinoConnectionError, HttpError) as exc:
             raise SantelakeError(

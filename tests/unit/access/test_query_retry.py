@@ -80,3 +80,12 @@ def test_a_stale_catalog_connection_is_asked_again_at_most_twice(
     with pytest.raises(TrinoQueryError):
         query.run(layout, "token", "SELECT 7")
     assert outcomes == [None]
+
+
+def test_waiting_for_a_node_leaves_the_stale_catalog_retries_whole(
+        layout: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    no_node = _error(query.NO_NODES, "No nodes available to run query")
+    stale = _error("GENERIC_INTERNAL_ERROR", query.STALE_CATALOG)
+    outcomes = _answers(monkeypatch, [no_node, no_node, stale, stale, None])
+    assert query.run(layout, "token", "SELECT 7") == (["n"], [(7,)])
+    assert outcomes == []
