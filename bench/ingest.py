@@ -13,6 +13,9 @@ each in a fresh child process so peak resident memory is its own:
 without its Great Expectations audit, to show that fixed per-file cost. --memory-limit SIZE runs the
 santelake loader inside a memory cgroup of that size (root, cgroup v1 or v2): going over
 kills it, so a run that ends proves the load fits (see bench/memlimit.py).
+--repeat N runs the runners N times in turn (floor, santelake, floor, santelake, ...), so a
+busy moment of the host weighs on both, and prints each runner's median and the median of
+each round's santelake/floor share: on two shared cores single runs vary by 20-30%.
 The stack must be up (santelake up). Results print as a table.
 
 --lake-rows N loads into a claims table already holding N rows of other claims, so the load's
@@ -26,7 +29,7 @@ the table's key index that loads would have written (ingest/keyindex.py), one pe
 usage: .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--lake-rows 100000000] [--lake-overlap]
                                         [--lake-unindexed]
                                         [--runners floor santelake santelake-no-audit peer]
-                                        [--memory-limit 1.75GiB] [--keep | --work DIR]
+                                        [--memory-limit 1.75GiB] [--repeat 5] [--keep | --work DIR]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import argparse
 import contextlib
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -193,6 +197,8 @@ def main() -> None:
                              "their keys, and gives them a run")
     parser.add_argument("--memory-limit", type=parse_size, default=None,
                         help="run the santelake loader under this hard memory limit (a cgroup), e.g. 1.25GiB")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the runners this many times in turn; medians print after each size")
     args = parser.parse_args()
     from santelake.config import load_settings
     from santelake.runtime.layout import Layout
@@ -217,23 +223,35 @@ def main() -> None:
                     synthesize(work, scale=max(rows // 10, 1), seed=5)
                 csv_path = work / "outpatient_claims.csv"
                 size = csv_path.stat().st_size / (1 << 20)
-                for mode in modes:
-                    if mode == "peer":
-                        if peer is None:
-                            # Started once, after the first size's other runners, so its start-up
-                            # does not share the two cores with them; stopped when the run ends.
-                            peer = stack.enter_context(trino_peer.BenchTrino(Layout(load_settings())))
-                            print(f"(bench Trino ready in {peer.start_seconds:.1f} s, unpacking "
-                                  f"{peer.unpack_seconds:.1f} s)", file=sys.stderr, flush=True)
-                        figures = trino_peer.measure(peer, csv_path)
-                    else:
-                        figures = run(mode, csv_path, work, args.memory_limit if mode != "floor" else None,
-                                      args.lake_rows if mode != "floor" else 0, args.lake_overlap,
-                                      not args.lake_unindexed)
-                    print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:18} {figures['seconds']:>8.1f} "
-                          f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f} "
-                          f"{figures.get('identity_seconds', 0.0):>10.1f}",
-                          flush=True)
+                seconds: dict[str, list[float]] = {mode: [] for mode in modes}
+                for _ in range(args.repeat):
+                    for mode in modes:
+                        if mode == "peer":
+                            if peer is None:
+                                # Started once, after the first size's other runners, so its start-up
+                                # does not share the two cores with them; stopped when the run ends.
+                                peer = stack.enter_context(trino_peer.BenchTrino(Layout(load_settings())))
+                                print(f"(bench Trino ready in {peer.start_seconds:.1f} s, unpacking "
+                                      f"{peer.unpack_seconds:.1f} s)", file=sys.stderr, flush=True)
+                            figures = trino_peer.measure(peer, csv_path)
+                        else:
+                            figures = run(mode, csv_path, work, args.memory_limit if mode != "floor" else None,
+                                          args.lake_rows if mode != "floor" else 0, args.lake_overlap,
+                                          not args.lake_unindexed)
+                        seconds[mode].append(figures["seconds"])
+                        print(f"{int(figures['rows']):>11,} {size:>9.0f} {mode:18} {figures['seconds']:>8.1f} "
+                              f"{figures['rows'] / figures['seconds']:>10,.0f} {figures['peak_rss_mib']:>13.0f} "
+                              f"{figures.get('identity_seconds', 0.0):>10.1f}",
+                              flush=True)
+                if args.repeat > 1:
+                    medians = ", ".join(f"{mode} {statistics.median(values):.1f} s" for mode, values in seconds.items())
+                    print(f"  medians of {args.repeat} rounds: {medians}")
+                    if "floor" in seconds and "santelake" in seconds:
+                        shares = sorted(floor / mine for floor, mine in zip(seconds["floor"], seconds["santelake"],
+                                                                            strict=True))
+                        listed = ", ".join(f"{share:.0%}" for share in shares)
+                        print(f"  santelake's speed as a share of the floor's, per round: {listed}; "
+                              f"median {statistics.median(shares):.0%}")
             finally:
                 if not (args.keep or args.work):
                     shutil.rmtree(work, ignore_errors=True)
