@@ -14,7 +14,13 @@ between queries. Loopback only; the run is bounded by --seconds.
 Printed: queries run, errors (each kind with its count and one message), p50/p95/max latency,
 queries per second, and Trino's peak resident memory (its JVM, sampled every 0.5 s).
 
-usage: .venv/bin/python bench/load.py [--users 20] [--seconds 300] [--think 5] [--with-load]
+--warmup S first runs 5 sessions back to back for S seconds, untimed. Trino's JIT compiles its
+planning and scheduling code only after thousands of queries: measured on the demo tables, a
+Trino started a few minutes before spent 430 ms of CPU on alice's count by sex, the same
+Trino 130-160 ms once it had served a few hundred queries (docs/benchmarks.md). The
+run prints how long Trino has been up, so a figure says which of the two it measured.
+
+usage: .venv/bin/python bench/load.py [--users 20] [--seconds 300] [--think 5] [--with-load] [--warmup 300]
 """
 
 from __future__ import annotations
@@ -65,6 +71,27 @@ class Tally:
         with self.lock:
             self.errors[kind] += 1
             self.example.setdefault(kind, str(exc).splitlines()[0][:300] if str(exc) else "")
+
+
+def trino_uptime(pid: int) -> float:
+    """Seconds since the Trino process started (its start time in clock ticks since boot)."""
+    import os
+
+    started = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    return float(Path("/proc/uptime").read_text().split()[0]) - started
+
+
+def sessions(layout: Layout, user: str, users: int, seconds: float, think: float, tally: Tally) -> None:
+    """``users`` researchers querying for ``seconds``; returns when all are done."""
+    start = threading.Barrier(users + 1)
+    until = time.monotonic() + seconds + 1
+    threads = [threading.Thread(target=researcher, args=(layout, user, i, until, think, tally, start), daemon=True)
+               for i in range(users)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    for thread in threads:
+        thread.join()
 
 
 def researcher(layout: Layout, user: str, index: int, until: float, think: float, tally: Tally,
@@ -151,6 +178,8 @@ def main() -> None:
     parser.add_argument("--user", default="alice", help="the dev researcher every session logs in as")
     parser.add_argument("--with-load", action="store_true", help="ingestion loads running meanwhile")
     parser.add_argument("--load-rows", type=int, default=1_000_000)
+    parser.add_argument("--warmup", type=float, default=0.0,
+                        help="seconds of 5 untimed back-to-back sessions first, so Trino's JIT has compiled")
     args = parser.parse_args()
 
     from santelake.config import load_settings
@@ -161,20 +190,22 @@ def main() -> None:
     pid = process.read_pid(Trino(layout).processes()[0].pid_file)
     if not pid:
         raise SystemExit("Trino is not running: `santelake up` first")
+    if args.warmup:
+        warm = Tally()
+        sessions(layout, args.user, 5, args.warmup, 0.0, warm)
+        print(f"warm-up: {len(warm.latencies)} queries in {args.warmup:.0f} s, "
+              f"{sum(warm.errors.values())} errors", flush=True)
+    uptime = trino_uptime(pid)
     tally, peak = Tally(), [trino_rss(pid)]
     work = Path(tempfile.mkdtemp(prefix="santelake-load-"))
     loads = start_loads(work, args.load_rows, time.time() + args.seconds) if args.with_load else None
     if loads is not None:
         time.sleep(5)  # the loader child past its imports: the load overlaps the queries from the start
-    start = threading.Barrier(args.users + 1)
-    until = time.monotonic() + args.seconds + 1
-    threads = [threading.Thread(target=researcher, args=(layout, args.user, i, until, args.think, tally, start),
-                                daemon=True) for i in range(args.users)]
-    for thread in threads:
-        thread.start()
-    start.wait()
+    run = threading.Thread(target=sessions, args=(layout, args.user, args.users, args.seconds, args.think, tally),
+                           daemon=True)
     began = time.monotonic()
-    while any(t.is_alive() for t in threads):
+    run.start()
+    while run.is_alive():
         peak.append(trino_rss(pid))
         time.sleep(0.5)
     elapsed = time.monotonic() - began
@@ -189,7 +220,7 @@ def main() -> None:
     lat = tally.latencies
     meanwhile = f"{loads_done} loads of {args.load_rows:,} claims" if loads is not None else "none"
     print(f"{args.users} researchers ({args.user}'s project policies), {elapsed:.0f} s, think {args.think:g} s, "
-          f"ingestion meanwhile: {meanwhile}")
+          f"ingestion meanwhile: {meanwhile}; Trino up {uptime / 60:.0f} min before the run")
     print(f"queries {len(lat)}, errors {sum(tally.errors.values())}, {len(lat) / elapsed:.2f} queries/s")
     if lat:
         print(f"latency p50 {percentile(lat, 0.5):.2f} s, p95 {percentile(lat, 0.95):.2f} s, max {max(lat):.2f} s")
