@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import statistics
 import subprocess
 import sys
@@ -75,8 +76,6 @@ class Tally:
 
 def trino_uptime(pid: int) -> float:
     """Seconds since the Trino process started (its start time in clock ticks since boot)."""
-    import os
-
     started = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
     return float(Path("/proc/uptime").read_text().split()[0]) - started
 

@@ -319,14 +319,14 @@ class Loader:
 
     def _load(self, table_name: str, path: Path, opposed: pa.Array | None) -> LoadResult:
         declared = self.schemas[table_name]
-        # The file's SHA-256 (0.5 s for 600 MB, outside the GIL) is taken while the tables and
-        # the known persons are read; nothing is read from the file before it is known to be new.
+        # The file's SHA-256 (0.5 s for 600 MB, outside the GIL) is taken while the tables are
+        # opened. The known persons are read only once the file is known to be new: a re-sent
+        # file is answered without reading the lake.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-digest") as digest:
             hashing = digest.submit(file_sha256, path)
             table, _ = ensure_table(self.catalog, declared)
             files_table = self._ops("ingested_files")
             quarantine_table = self._ops("quarantine")
-            persons = self.known_persons() if declared.name != "beneficiaries" else None
             sha256 = hashing.result()
         record = _first_row_of_file(files_table, sha256, declared.full_name)
         if record is not None:
@@ -344,6 +344,7 @@ class Loader:
                                 rows_opposed=int(props.get(ROWS_OPPOSED, 0)))
             self._record(files_table, result)
             return result
+        persons = self.known_persons() if declared.name != "beneficiaries" else None
         keys = declared.identifier_fields or tuple(c.name for c in declared.lake_columns)
         bloom_bytes = dedupe_bytes(source.content_bytes(path), self.dedupe_cap)
         with DuplicateFinder.spilling(keys, self.spill_dir, bloom_bytes) as finder, \
