@@ -4,7 +4,8 @@ pyiceberg 0.12 passes no CA file to Arrow's S3 client; santelake's storage uses 
 so this subclass adds exactly that, through the property below. It also deletes an object
 with a plain S3 DELETE: Arrow's S3 file system, having deleted the last object under a
 prefix, writes an empty ``prefix/`` object to keep the "directory" (a marker nothing reads,
-which a backup then met as an object it cannot store as a file).
+which a backup then met as an object it cannot store as a file). And it uploads a small file
+in one request (below).
 """
 
 from __future__ import annotations
@@ -48,4 +49,10 @@ class VerifiedPyArrowFileIO(PyArrowFileIO):
             secret_key=self.properties.get(S3_SECRET_ACCESS_KEY),
             region=self.properties.get(S3_REGION),
             tls_ca_file_path=ca_file,
+            # A file smaller than one part (a data file of a chunk's partition, a manifest, a
+            # table's metadata) goes up in one PUT instead of a multipart upload's three requests:
+            # measured on MinIO, 100 files of 1.8 MB took 1.4 s of its CPU against 1.8 s, and 1.7 s
+            # of wall time against 2.3 s. A write's failure then shows at its close, which
+            # pyiceberg's writer and santelake's loader wait for before they commit anything.
+            allow_delayed_open=True,
         )
