@@ -56,10 +56,10 @@ ROWS_OPPOSED = "santelake.rows-opposed"
 PUBLISHED = "published"
 REJECTED = "rejected"
 DEFAULT_THRESHOLD = 0.05
-# Rows a chunk of data files holds. 1M rather than 500,000: a chunk of claims splits into its
-# care years, so half the chunks make half the data files, which costs the object store and the
-# writer less (docs/benchmarks.md); the load holds about 100-150 MiB more.
-DEFAULT_FLUSH_ROWS = 1_000_000
+# Rows a chunk of data files holds. 1M made half the data files and saved the object store
+# about 0.7 s of CPU a 10M-row load, but a 30M-row load then went over a 1.25 GiB memory limit
+# it keeps to at 500,000 (docs/benchmarks.md).
+DEFAULT_FLUSH_ROWS = 500_000
 DEFAULT_OPS_HISTORY = 100
 
 
