@@ -208,15 +208,14 @@ def trino_runner(layout: Layout, user: str) -> Callable[[str], list[tuple[Any, .
     from santelake.access import query
     from santelake.access.token import dev_token
 
-    state: dict[str, Any] = {"issued": -math.inf}
+    connection, issued = query.connect(layout, dev_token(layout, user)), time.monotonic()
 
     def run(sql: str) -> list[tuple[Any, ...]]:
-        if time.monotonic() - state["issued"] > 240:  # Keycloak's tokens live 300 s
-            if "connection" in state:
-                state["connection"].close()
-            state["connection"] = query.connect(layout, dev_token(layout, user))
-            state["issued"] = time.monotonic()
-        cursor = state["connection"].cursor()
+        nonlocal connection, issued
+        if time.monotonic() - issued > 240:  # Keycloak's tokens live 300 s
+            connection.close()
+            connection, issued = query.connect(layout, dev_token(layout, user)), time.monotonic()
+        cursor = connection.cursor()
         cursor.execute(sql)
         return [tuple(row) for row in cursor.fetchall()]
     return run
@@ -272,10 +271,11 @@ def main() -> None:
 
     # Trino's fixed cost of any query (parse, plan, schedule, the client protocol), measured on the
     # smallest one; and the geometric mean it alone sets, were Trino's work as fast as DuckDB's.
-    floor, _ = timed(dana, "SELECT 1", max(args.runs, 20))
+    floor_runs = max(args.runs, 20)
+    floor, _ = timed(dana, "SELECT 1", floor_runs)
     ratios = [r["trino"] / r["duckdb"] for r in figures.values()]
     bound = geometric_mean([(r["duckdb"] + floor) / r["duckdb"] for r in figures.values()])
-    print(f"Trino's floor (SELECT 1, median of {max(args.runs, 20)}): {floor * 1000:.0f} ms; the geometric "
+    print(f"Trino's floor (SELECT 1, median of {floor_runs}): {floor * 1000:.0f} ms; the geometric "
           f"mean with every query at DuckDB's time plus that floor: {bound:.2f}x")
     restricted = [(r["alice"], r["trino"]) for r in figures.values() if "alice" in r]
     print(f"geometric mean Trino/DuckDB: {geometric_mean(ratios):.2f}x; slowest Trino query: "
