@@ -17,7 +17,11 @@ from santelake.render.keycloak import CLI_CLIENT
 from santelake.runtime import devusers
 from santelake.runtime.layout import Layout
 
-TOKEN_ATTEMPTS = 4
+# Keycloak answers 500 while it replaces database connections a restart of its database left
+# stale, one a request: as many failed requests as its pool held connections (CI met more than
+# four). Such answers are asked again for this long; a refusal (4xx) is final.
+TOKEN_PATIENCE = 30.0
+TOKEN_PAUSE = 0.5
 
 
 def _endpoint(layout: Layout, name: str) -> str:
@@ -38,7 +42,8 @@ def dev_token(layout: Layout, user: str) -> str:
     passwords = devusers.passwords(layout)
     if user not in passwords:
         raise SantelakeError(f"no dev user {user!r}; known: {', '.join(sorted(passwords))}")
-    for attempt in range(1, TOKEN_ATTEMPTS + 1):
+    deadline = time.monotonic() + TOKEN_PATIENCE
+    while True:
         try:
             response = requests.post(
                 _endpoint(layout, "token"),
@@ -48,11 +53,9 @@ def dev_token(layout: Layout, user: str) -> str:
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise SantelakeError(KEYCLOAK_DOWN.format(url=layout.keycloak_issuer, error=type(exc).__name__)) from None
-        # Keycloak answers 500 while it replaces database connections a restart of its database
-        # left stale (one a request); a refusal (4xx) is final.
-        if response.status_code < 500 or attempt == TOKEN_ATTEMPTS:
+        if response.status_code < 500 or time.monotonic() >= deadline:
             break
-        time.sleep(1)
+        time.sleep(TOKEN_PAUSE)
     if response.status_code != 200:
         raise SantelakeError(f"Keycloak refused a token for {user!r}: HTTP {response.status_code} {response.text}")
     return str(response.json()["access_token"])
