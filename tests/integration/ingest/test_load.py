@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from santelake.ingest import load as load_module
 from santelake.ingest import runner
 from santelake.ingest.errors import FileRejectedError, SourceFileError
 from santelake.ingest.load import Loader
@@ -56,6 +58,41 @@ def test_every_source_loads_and_a_reload_is_a_no_op(scratch: tuple[Loader, str],
     assert {s: _snapshots(loader, f"snds.{s}") for s in files} == before
     recorded = loader.catalog.load_table(loader.schemas["ops.ingested_files"].identifier).scan().to_arrow()
     assert recorded.num_rows == len(files)
+
+
+def test_a_resent_file_is_answered_without_reading_every_known_person(
+        scratch_loader: Callable[..., Loader], extracts: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The known persons are read beside the file's digest; a file found already loaded stops that read."""
+    loader = scratch_loader()
+    # The beneficiaries in 12 extracts of their own, so their table holds 12 data files.
+    header, *rows = (extracts / "beneficiaries.csv").read_bytes().splitlines(keepends=True)
+    for part in range(12):
+        extract = tmp_path / f"beneficiaries-{part:02d}.csv"
+        extract.write_bytes(header + b"".join(rows[part::12]))
+        assert loader.load("snds.beneficiaries", extract).status == "published"
+    first = loader.load("snds.hospital_stays", extracts / "hospital_stays.csv")
+    assert first.status == "published" and first.rows_published > 0
+    files = len(loader.catalog.load_table(loader.schemas["snds.beneficiaries"].identifier).scan().plan_files())
+    assert files >= 10
+    # Each data file of the persons' read made slow, as a lake of millions of persons is: the real
+    # read, only delayed (a large beneficiaries table is too slow to build in a test).
+    real = load_module.file_by_file
+    read: list[int] = []
+
+    def slow(table: object, fields: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
+        for batch in real(table, fields):
+            time.sleep(0.5)
+            read.append(batch.num_rows)
+            yield batch
+
+    monkeypatch.setattr(load_module, "file_by_file", slow)
+    started = time.monotonic()
+    again = loader.load("snds.hospital_stays", extracts / "hospital_stays.csv")
+    took = time.monotonic() - started
+    assert again.status == "already-published"
+    assert len(read) < files, "the persons' read must stop once the file is known"
+    assert took < 0.5 * files, f"answered in {took:.1f} s: it waited for the whole read"
 
 
 def test_same_person_has_one_pseudonym_across_sources(scratch: tuple[Loader, str], extracts: Path) -> None:
