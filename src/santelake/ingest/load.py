@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,10 +257,6 @@ def trim_history(table: Any, keep: int) -> int:
     return len(old)
 
 
-class _Abandoned(Exception):
-    """A read started on the chance that the file is new, stopped because it is not."""
-
-
 class Loader:
     """Loads files into the lake through one catalog, with one pseudonymisation key."""
 
@@ -294,25 +289,13 @@ class Loader:
     def _ops(self, name: str) -> Any:
         return ensure_table(self.catalog, self.schemas[f"ops.{name}"])[0]
 
-    def known_persons(self, stop: threading.Event | None = None) -> KnownPersons | None:
-        """The persons of ``snds.beneficiaries`` (None: no such table yet).
-
-        ``stop`` set: the read ends at the next batch with ``_Abandoned`` (a load that found its
-        file already loaded does not wait for every person of the lake).
-        """
+    def known_persons(self) -> KnownPersons | None:
         identifier = self.schemas["snds.beneficiaries"].identifier
         if not self.catalog.table_exists(identifier):
             return None
         # One data file at a time: the prefixes take 8 bytes a person, the batches come and go.
         table = self.catalog.load_table(identifier)
-
-        def columns() -> Iterator[pa.Array]:
-            for batch in file_by_file(table, ("person_id",)):
-                if stop is not None and stop.is_set():
-                    raise _Abandoned
-                yield batch.column("person_id")
-
-        return KnownPersons(columns())
+        return KnownPersons(batch.column("person_id") for batch in file_by_file(table, ("person_id",)))
 
     def is_recorded(self, table_name: str, path: Path) -> bool:
         """Whether ``path`` was loaded (published or rejected) into ``table_name`` already."""
@@ -340,50 +323,37 @@ class Loader:
     def _load(self, table_name: str, path: Path, opposed: pa.Array | None) -> LoadResult:
         declared = self.schemas[table_name]
         # The file's SHA-256 (0.5 s for 600 MB, outside the GIL) is taken while the tables are
-        # opened and the known persons read, each on a thread of its own. A file found already
-        # loaded is answered at once: the persons' read is told to stop, and ends at its next batch.
-        stop = threading.Event()
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="load-start") as start:
-            hashing = start.submit(file_sha256, path)
-            reading = start.submit(self.known_persons, stop) if declared.name != "beneficiaries" else None
-            try:
-                table, _ = ensure_table(self.catalog, declared)
-                files_table = self._ops("ingested_files")
-                quarantine_table = self._ops("quarantine")
-                sha256 = hashing.result()
-                answered = self._answered(declared, path, sha256, table, files_table)
-                if answered is not None:
-                    return answered
-                persons = reading.result() if reading is not None else None
-            finally:
-                stop.set()  # a no-op once the persons are read
+        # opened. The known persons are read only once the file is known to be new: a re-sent
+        # file is answered without reading the lake.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-digest") as digest:
+            hashing = digest.submit(file_sha256, path)
+            table, _ = ensure_table(self.catalog, declared)
+            files_table = self._ops("ingested_files")
+            quarantine_table = self._ops("quarantine")
+            sha256 = hashing.result()
+        record = _first_row_of_file(files_table, sha256, declared.full_name)
+        if record is not None:
+            return LoadResult(declared.full_name, path.name, sha256, "already-" + record["status"],
+                              0, 0, 0, f"{path.name} was already loaded ({record['status']} at {record['loaded_at']})")
+        done = _committed_snapshot(table, sha256)
+        if done is not None:
+            # Published before a crash that came before the record: record it, publish nothing again.
+            props = done.summary.additional_properties
+            result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, int(props[ROWS_READ]),
+                                int(props["santelake.rows-published"]), int(props["santelake.rows-quarantined"]),
+                                rows_updated=int(props.get(ROWS_UPDATED, 0)),
+                                rows_unchanged=int(props.get(ROWS_UNCHANGED, 0)),
+                                rows_refused=int(props.get(ROWS_REFUSED, 0)),
+                                rows_opposed=int(props.get(ROWS_OPPOSED, 0)))
+            self._record(files_table, result)
+            return result
+        persons = self.known_persons() if declared.name != "beneficiaries" else None
         keys = declared.identifier_fields or tuple(c.name for c in declared.lake_columns)
         bloom_bytes = dedupe_bytes(source.content_bytes(path), self.dedupe_cap)
         with DuplicateFinder.spilling(keys, self.spill_dir, bloom_bytes) as finder, \
                 Quarantine(self.spill_dir, self.quarantine_memory_rows) as quarantine:
             return self._load_new(declared, table, quarantine_table, files_table, path, sha256, persons, finder,
                                   quarantine, opposed)
-
-    def _answered(self, declared: TableSchema, path: Path, sha256: str, table: Any,
-                  files_table: Any) -> LoadResult | None:
-        """The result of a file loaded before (None: a new file)."""
-        record = _first_row_of_file(files_table, sha256, declared.full_name)
-        if record is not None:
-            return LoadResult(declared.full_name, path.name, sha256, "already-" + record["status"],
-                              0, 0, 0, f"{path.name} was already loaded ({record['status']} at {record['loaded_at']})")
-        done = _committed_snapshot(table, sha256)
-        if done is None:
-            return None
-        # Published before a crash that came before the record: record it, publish nothing again.
-        props = done.summary.additional_properties
-        result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, int(props[ROWS_READ]),
-                            int(props["santelake.rows-published"]), int(props["santelake.rows-quarantined"]),
-                            rows_updated=int(props.get(ROWS_UPDATED, 0)),
-                            rows_unchanged=int(props.get(ROWS_UNCHANGED, 0)),
-                            rows_refused=int(props.get(ROWS_REFUSED, 0)),
-                            rows_opposed=int(props.get(ROWS_OPPOSED, 0)))
-        self._record(files_table, result)
-        return result
 
     def _load_new(self, declared: TableSchema, table: Any, quarantine_table: Any, files_table: Any, path: Path,
                   sha256: str, persons: KnownPersons | None, finder: DuplicateFinder,
@@ -404,8 +374,6 @@ class Loader:
         # row counts, before the commit.
         audited: Audit | None = None
         docs_dir = self._docs_dir(declared, sha256)
-        hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="key-hashes")
-        gathering: Future[FileHashes] | None = None
         try:
             for batch in source.read_ahead(source.batches(path, declared)):
                 done = {}
@@ -430,15 +398,9 @@ class Loader:
                 quarantine.add(settled.duplicate_rows, ["duplicate_row"] * count,
                                _raw_reference(settled.duplicates, range(count), self.pseudonymiser))
                 stage.add(settled.publish.cast(schema))
-            if declared.on_repeat is not None and declared.identifier_fields:
-                # Every published key is known once the held rows are settled: the key hashes are
-                # gathered while the last chunks are written.
-                gathering = hasher.submit(FileHashes, (chunk for chunk, _ in finder.published()),
-                                          finder.published_count(), finder.spill_dir)
             stage.finish()
         finally:
             stage.close()
-            hasher.shutdown(wait=True)  # also when the load failed: the spill folder goes after it
         published = stage.published + stage.buffered
         opposed_rows = stage.dropped
         share = len(quarantine) / read
@@ -459,7 +421,8 @@ class Loader:
         if stage.buffer:
             appender.write(pa.concat_tables(stage.buffer))
         # Every row is staged: the keys an earlier load published are settled as the table says.
-        hashes = gathering.result() if gathering is not None else None
+        hashes = FileHashes((chunk for chunk, _ in finder.published()), finder.published_count(), finder.spill_dir) \
+            if declared.on_repeat is not None and declared.identifier_fields else None
         repeats = settle(table, declared, finder, appender, hashes)
         if repeats.refusals:
             quarantine.add([row for row, _, _ in repeats.refusals], [ALREADY_LOADED] * repeats.refused,
@@ -479,6 +442,18 @@ class Loader:
             run = indexer.submit(
                 KeyIndex(table).write, [data_file.file_path for data_file in appender.data_files],
                 hashes.parts(np.concatenate(repeats.rewritten) if repeats.rewritten else None))
+        try:
+            self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
+            self.after_step("quarantine")
+            appender.commit({SOURCE_HASH: sha256, SOURCE_FILE: path.name} | summary)
+            self.after_step("publish")
+        finally:
+            indexer.shutdown(wait=True)
+        if run is not None and run.exception() is not None:
+            # Published all the same: the index only lets a check skip files, and files no run
+            # covers are read. Said, so a slower next load has its reason in the log.
+            LOG.warning("%s: the key index's run of this load was not written (%s); the next load of %s reads "
+                        "these data files' keys instead", path.name, run.exception(), declared.full_name)
         message = ""
         if repeats.refused:
             earliest = repeats.refusals[0][2]
@@ -487,21 +462,8 @@ class Loader:
                        f"{ALREADY_LOADED}")
         result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, read, published, len(quarantine),
                             message, docs, repeats.updated, repeats.unchanged, repeats.refused, opposed_rows)
-        try:
-            self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)
-            self.after_step("quarantine")
-            appender.commit({SOURCE_HASH: sha256, SOURCE_FILE: path.name} | summary)
-            self.after_step("publish")
-            # Recorded while the run may still be written: the record needs only the commit.
-            self._record(files_table, result)
-            self.after_step("record")
-        finally:
-            indexer.shutdown(wait=True)
-        if run is not None and run.exception() is not None:
-            # Published all the same: the index only lets a check skip files, and files no run
-            # covers are read. Said, so a slower next load has its reason in the log.
-            LOG.warning("%s: the key index's run of this load was not written (%s); the next load of %s reads "
-                        "these data files' keys instead", path.name, run.exception(), declared.full_name)
+        self._record(files_table, result)
+        self.after_step("record")
         return result
 
     def _docs_dir(self, declared: TableSchema, sha256: str) -> Path | None:
