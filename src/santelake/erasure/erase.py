@@ -250,12 +250,32 @@ def _split(location: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _without_removed_entries(table: Any) -> Any:
+    """``table`` with a current snapshot that reads no manifest of removed files only.
+
+    An overwrite (the rewrite of ``erase_table``) lists the files it removes in a manifest of
+    their own, each entry with the file's column bounds: the lowest or highest pseudonym of a
+    removed file is an erased person's when that person sorted first or last in it. An append
+    after it carries only the manifests with live files, so the manifest of removed entries is
+    read by no snapshot once the older ones expire. An empty append is such a commit; run at
+    every erasure (not only after a rewrite), so a rerun after a crash between the two commits
+    still makes it.
+    """
+    current = table.current_snapshot()
+    if current is None or all(m.has_added_files() or m.has_existing_files() for m in current.manifests(table.io)):
+        return table
+    with table.transaction() as transaction, transaction.update_snapshot().fast_append():
+        pass
+    return table.refresh()
+
+
 def forget_table_history(table: Any, name: str, client: Any, locked_at: dt.datetime) -> HistoryErasure:
     """Expire every snapshot but the current one and delete every object the current one does not read.
 
     An object written after ``locked_at`` is left: a writer not bound by the lock (Trino) may
     be about to commit it; the proof finds it if it names a person.
     """
+    table = _without_removed_entries(table)
     current = table.current_snapshot()
     old = [s.snapshot_id for s in table.metadata.snapshots if current is None or s.snapshot_id != current.snapshot_id]
     if old:
