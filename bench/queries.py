@@ -202,19 +202,36 @@ def duckdb_runner(work: Path) -> Callable[[str], list[tuple[Any, ...]]]:
     return run
 
 
-def trino_runner(layout: Layout, user: str) -> Callable[[str], list[tuple[Any, ...]]]:
+def sql_literal(value: object) -> str:
+    """A JSON value as SQL: strings quoted, booleans and numbers as they are."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def trino_runner(layout: Layout, user: str, session: dict[str, object] | None = None,
+                 ) -> Callable[[str], list[tuple[Any, ...]]]:
     """One connection kept open, as a researcher's tool keeps it (DBeaver, a notebook): its HTTPS
-    session is reused from query to query. A new one (new token) every 240 s."""
+    session is reused from query to query. A new one (new token) every 240 s. ``session``: Trino
+    session properties set on each connection (the client keeps what SET SESSION set)."""
     from santelake.access import query
     from santelake.access.token import dev_token
 
-    connection, issued = query.connect(layout, dev_token(layout, user)), time.monotonic()
+    def connect() -> Any:
+        connection = query.connect(layout, dev_token(layout, user))
+        for name, value in (session or {}).items():
+            connection.cursor().execute(f"SET SESSION {name} = {sql_literal(value)}").fetchall()
+        return connection
+
+    connection, issued = connect(), time.monotonic()
 
     def run(sql: str) -> list[tuple[Any, ...]]:
         nonlocal connection, issued
         if time.monotonic() - issued > 240:  # Keycloak's tokens live 300 s
             connection.close()
-            connection, issued = query.connect(layout, dev_token(layout, user)), time.monotonic()
+            connection, issued = connect(), time.monotonic()
         cursor = connection.cursor()
         cursor.execute(sql)
         return [tuple(row) for row in cursor.fetchall()]

@@ -17,24 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
-from typing import Any
 
-from queries import SUITE, geometric_mean
+from queries import SUITE, geometric_mean, timed, trino_runner
 
-from santelake.access import query
-from santelake.access.token import dev_token
 from santelake.config import load_settings
 from santelake.runtime.layout import Layout
-
-
-def literal(value: object) -> str:
-    """A JSON value as SQL: strings quoted, booleans and numbers as they are."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float)):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def main() -> None:
@@ -44,29 +31,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     layout = Layout(load_settings())
-    default = query.connect(layout, dev_token(layout, "dana"))
-    changed = query.connect(layout, dev_token(layout, "dana"))
-    for name, value in args.properties.items():
-        # The client keeps what SET SESSION set for the connection's later queries.
-        changed.cursor().execute(f"SET SESSION {name} = {literal(value)}").fetchall()
+    runners = (trino_runner(layout, "dana"), trino_runner(layout, "dana", args.properties))
     suite = [q for q in SUITE if "{" not in q.sql]
-
-    def timed(connection: Any, sql: str) -> float:
-        started = time.perf_counter()
-        cursor = connection.cursor()
-        cursor.execute(sql)
-        cursor.fetchall()
-        return time.perf_counter() - started
-
     for _ in range(args.warmup):
         for q in suite:
-            timed(default, q.sql)
-            timed(changed, q.sql)
+            for run in runners:
+                run(q.sql)
     times: dict[str, tuple[list[float], list[float]]] = {q.name: ([], []) for q in suite}
     for round_ in range(args.runs):
         for q in suite:
             for which in ((0, 1) if round_ % 2 else (1, 0)):
-                times[q.name][which].append(timed((default, changed)[which], q.sql))
+                times[q.name][which].append(timed(runners[which], q.sql, 1)[0])
     ratios = []
     for q in suite:
         before, after = (statistics.median(t) for t in times[q.name])
