@@ -26,6 +26,7 @@ import contextlib
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,6 +78,26 @@ def _padded_words(text: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return padded.view(np.uint64)
 
 
+def _equal_length_words(text: np.ndarray, count: int, length: int) -> list[np.ndarray] | None:
+    """``_padded_words``'s columns for ``count`` values of ``length`` bytes each, read in place.
+
+    Each whole word is a strided view of the text; the last, partial one is the value's last
+    eight bytes shifted down (little-endian: the bytes before it fall off, zeros come in). No
+    copy of the text, where the padded matrix copied it row by row (1.2 ms for 65,536 claim
+    ids, of 2.9 ms for their hashes). None when a value is shorter than a word.
+    """
+    if length < 8 or sys.byteorder != "little":
+        return None
+    words = []
+    for start in range(0, length, 8):
+        if start + 8 <= length:
+            words.append(np.ndarray((count,), np.uint64, text, start, (length,)))
+        else:
+            last = np.ndarray((count,), np.uint64, text, length - 8, (length,))
+            words.append(last >> np.uint64(8 * (start + 8 - length)))
+    return words
+
+
 def _column_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A 64-bit hash of each value, the same whatever the batch it comes in; text of non-text types."""
     array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
@@ -84,15 +105,24 @@ def _column_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         array = array.cast(pa.large_binary()) if pa.types.is_large_string(array.type) or \
             pa.types.is_large_binary(array.type) else array.cast(pa.string())
     text, offsets = text_buffers(array)
-    words = _padded_words(text, offsets)
     lengths = np.diff(offsets)
-    used = -(-lengths // 8)
-    hashes = _mix(lengths.astype(np.uint64) * _GOLDEN)
-    uniform = not len(used) or int(used.min()) == int(used.max())
-    for word in range(words.shape[1]):
-        mixed = _mix(hashes ^ words[:, word])
-        # Values of equal length (codes, ids) use every word: no row to leave as it was.
-        hashes = mixed if uniform else np.where(word < used, mixed, hashes)
+    count = len(lengths)
+    equal = bool(count) and int(lengths.min()) == int(lengths.max())
+    words = _equal_length_words(text, count, int(lengths[0])) if equal else None
+    if words is not None:
+        # Values of one length (codes, ids): the length's mix is one value, and every word is used.
+        hashes = np.full(count, _mix(np.array([lengths[0]], np.uint64) * _GOLDEN)[0], dtype=np.uint64)
+        for part in words:
+            hashes = _mix(hashes ^ part)
+    else:
+        padded = _padded_words(text, offsets)
+        used = -(-lengths // 8)
+        hashes = _mix(lengths.astype(np.uint64) * _GOLDEN)
+        uniform = not len(used) or int(used.min()) == int(used.max())
+        for word in range(padded.shape[1]):
+            mixed = _mix(hashes ^ padded[:, word])
+            # Values of equal width in words use every word: no row to leave as it was.
+            hashes = mixed if uniform else np.where(word < used, mixed, hashes)
     if array.null_count:
         hashes[np.asarray(array.is_null())] = _NULL
     return hashes

@@ -90,6 +90,39 @@ def _plain_decimals(values: pa.Array, precision: int, scale: int) -> bool:
                                     True)).as_py())
 
 
+def _full_scale_decimals(values: pa.Array, precision: int, scale: int) -> bool:
+    """Whether every present value is written with exactly ``scale`` decimals (``-12.30``), as extracts write them.
+
+    A few reductions on the raw bytes, about ten times cheaper than ``_plain_decimals``'s
+    regular expression, which decides every other batch. Each value taken here is one its
+    pattern takes: bytes that are digits, points or minus signs only; as many points as
+    values, each ``scale`` bytes from its value's end; a minus sign only as a value's first
+    byte; 1 to ``precision - scale`` digits before the point.
+    """
+    found = _text_bytes(values) if scale else None
+    if found is None:
+        return False
+    text, offsets = found
+    lengths = np.diff(offsets)
+    starts, ends = offsets[:-1], offsets[1:]
+    if values.null_count:
+        # A null slot's bytes, if any, are still counted below: they can only make the answer no.
+        present = np.asarray(values.is_valid())
+        starts, ends, lengths = starts[present], ends[present], lengths[present]
+    if not len(lengths) or int(lengths.min()) < scale + 2:
+        return False
+    point, minus = ord("."), ord("-")
+    if int(text.min()) < minus or int(text.max()) > ord("9") or bool((text == ord("/")).any()):
+        return False
+    if int(np.count_nonzero(text == point)) != len(lengths) or not bool((text[ends - scale - 1] == point).all()):
+        return False
+    signed = text[starts] == minus
+    if int(np.count_nonzero(text == minus)) != int(np.count_nonzero(signed)):
+        return False
+    digits = lengths - scale - 1 - signed
+    return int(digits.min()) >= 1 and int(digits.max()) <= precision - scale
+
+
 def _exact_decimals(values: pa.Array, precision: int, scale: int) -> pa.Array:
     """Plain decimal text (checked by _plain_decimals) to decimal128, through float64 when that is exact.
 
@@ -169,7 +202,7 @@ def parse_decimal(values: pa.Array, precision: int, scale: int) -> pa.Array:
     target = pa.decimal128(precision, scale)
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return values.cast(target)
-    if _plain_decimals(values, precision, scale):
+    if _full_scale_decimals(values, precision, scale) or _plain_decimals(values, precision, scale):
         return _exact_decimals(values, precision, scale)
     text = pc.replace_substring(clean_text(values), ",", ".")
     valid = pc.match_substring_regex(text, _decimal_pattern(precision, scale))

@@ -100,6 +100,35 @@ def test_no_duplicates_hold_nothing_and_resolve_yields_nothing(tmp_path: Path) -
     assert (tmp_path / "written.hashes").stat().st_size == 8 * 1000
 
 
+# Hashes that runs of the key index keep on disk (ingest/keyindex.py): a change to the hash
+# would make every earlier run miss the keys it holds.
+_PINNED = {"0000000000001": 0xA747466CF9433F11, "a" * 64: 0x864AC0DA290048C3, "short": 0xA47F9E6ACA115FC8,
+           "exactly8": 0xEAD3A96ED14290BC, "\u00e9t\u00e9-12345": 0x17C1634C9A284F34}
+
+
+def test_a_keys_hash_is_the_one_earlier_loads_kept() -> None:
+    values = list(_PINNED)
+    mixed = row_hashes(pa.table({"k": values}), ["k"])
+    alone = [int(row_hashes(pa.table({"k": [value] * 3}), ["k"])[0]) for value in values]
+    assert [int(h) for h in mixed] == alone == list(_PINNED.values())
+
+
+def test_a_values_hash_does_not_depend_on_its_batch() -> None:
+    """One length throughout a batch takes a faster path than mixed lengths: both hash a value alike."""
+    rng = np.random.default_rng(9)
+    letters = list("0123456789abcdefXYZ-. \u00e9")
+    values = ["".join(rng.choice(letters, int(rng.integers(0, 30)))) for _ in range(3_000)]
+    mixed = row_hashes(pa.table({"k": values}), ["k"])
+    by_length: dict[int, list[str]] = {}
+    for value in values:
+        by_length.setdefault(len(value.encode()), []).append(value)
+    expected = dict(zip(values, mixed.tolist(), strict=True))
+    for group in by_length.values():
+        equal = row_hashes(pa.table({"k": group}), ["k"])
+        sliced = row_hashes(pa.table({"k": pa.array(["x", *group]).slice(1)}), ["k"])
+        assert equal.tolist() == sliced.tolist() == [expected[value] for value in group]
+
+
 def test_bloom_filter_has_no_false_negatives() -> None:
     bloom = BloomFilter(1 << 12)
     hashes = row_hashes(pa.table({"k": [str(i) for i in range(20_000)]}), ["k"])

@@ -17,7 +17,7 @@ from santelake.pseudonymise import (
     parse_date_iso,
     parse_decimal,
 )
-from santelake.pseudonymise.parse import clean_text
+from santelake.pseudonymise.parse import _full_scale_decimals, clean_text
 
 
 def test_ddmmyyyy_dates() -> None:
@@ -123,6 +123,34 @@ def test_fast_decimals_are_exact() -> None:
     values = [f"{rng.choice(['', '-'])}{rng.randrange(10 ** rng.randrange(1, 11))}"
               + rng.choice(["", f".{rng.randrange(10)}", f".{rng.randrange(100):02d}"]) for _ in range(50_000)]
     assert parse_decimal(pa.array(values), 12, 2).to_pylist() == [Decimal(v).quantize(Decimal("0.01")) for v in values]
+
+
+_FULL_SCALE = re.compile(r"^-?[0-9]{1,10}\.[0-9]{2}$")
+
+
+def test_the_full_scale_check_takes_only_what_the_pattern_takes() -> None:
+    """Random text near the decimal form: the byte check says yes exactly for ``-?d{1,10}.dd``."""
+    rng = random.Random(11)
+    alphabet = "0123456789" * 4 + "..--/ ,+e\u00e9"
+    taken = 0
+    for _ in range(20_000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 16)))
+        if rng.random() < 0.3:  # many in the form, so the yes side is tried as hard as the no
+            value = f"{rng.choice(['', '-'])}{rng.randrange(10 ** rng.randrange(1, 12))}.{rng.randrange(100):02d}"
+        expected = bool(_FULL_SCALE.match(value))
+        for batch in (pa.array([value]), pa.array([value, None, "1.00"]), pa.array(["1.00", value]).slice(1)):
+            assert _full_scale_decimals(batch, 12, 2) is expected, (value, batch)
+        taken += expected
+    assert taken > 3_000
+
+
+def test_full_scale_decimals_are_exact() -> None:
+    rng = random.Random(5)
+    values = [f"{rng.choice(['', '-'])}{rng.randrange(10 ** rng.randrange(1, 11))}.{rng.randrange(100):02d}"
+              for _ in range(50_000)]
+    batch = pa.array(values)
+    assert _full_scale_decimals(batch, 12, 2)
+    assert parse_decimal(batch, 12, 2).to_pylist() == [Decimal(v) for v in values]
 
 
 @pytest.mark.parametrize("value", ["a", " a", "a ", "a\u00a0", "", "a b", "\u00e9t\u00e9"])
