@@ -83,8 +83,8 @@ def _equal_length_words(text: np.ndarray, count: int, length: int) -> list[np.nd
 
     Each whole word is a strided view of the text; the last, partial one is the value's last
     eight bytes shifted down (little-endian: the bytes before it fall off, zeros come in). No
-    copy of the text, where the padded matrix copied it row by row (1.2 ms for 65,536 claim
-    ids, of 2.9 ms for their hashes). None when a value is shorter than a word.
+    copy of the text, where the padded matrix copied it row by row (0.6-1.2 ms for 65,536
+    claim ids, of about 3 ms for their hashes). None when a value is shorter than a word.
     """
     if length < 8 or sys.byteorder != "little":
         return None
