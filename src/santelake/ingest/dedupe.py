@@ -106,23 +106,18 @@ def _column_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
             pa.types.is_large_binary(array.type) else array.cast(pa.string())
     text, offsets = text_buffers(array)
     lengths = np.diff(offsets)
-    count = len(lengths)
-    equal = bool(count) and int(lengths.min()) == int(lengths.max())
-    words = _equal_length_words(text, count, int(lengths[0])) if equal else None
-    if words is not None:
-        # Values of one length (codes, ids): the length's mix is one value, and every word is used.
-        hashes = np.full(count, _mix(np.array([lengths[0]], np.uint64) * _GOLDEN)[0], dtype=np.uint64)
-        for part in words:
-            hashes = _mix(hashes ^ part)
-    else:
+    equal = bool(len(lengths)) and int(lengths.min()) == int(lengths.max())
+    words = _equal_length_words(text, len(lengths), int(lengths[0])) if equal else None
+    if words is None:
         padded = _padded_words(text, offsets)
-        used = -(-lengths // 8)
-        hashes = _mix(lengths.astype(np.uint64) * _GOLDEN)
-        uniform = not len(used) or int(used.min()) == int(used.max())
-        for word in range(padded.shape[1]):
-            mixed = _mix(hashes ^ padded[:, word])
-            # Values of equal width in words use every word: no row to leave as it was.
-            hashes = mixed if uniform else np.where(word < used, mixed, hashes)
+        words = [padded[:, word] for word in range(padded.shape[1])]
+    used = -(-lengths // 8)
+    hashes = _mix(lengths.astype(np.uint64) * _GOLDEN)
+    uniform = not len(used) or int(used.min()) == int(used.max())
+    for word, part in enumerate(words):
+        mixed = _mix(hashes ^ part)
+        # Values of equal width in words (codes, ids) use every word: no row to leave as it was.
+        hashes = mixed if uniform else np.where(word < used, mixed, hashes)
     if array.null_count:
         hashes[np.asarray(array.is_null())] = _NULL
     return hashes
