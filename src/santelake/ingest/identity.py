@@ -28,6 +28,7 @@ Staged files that lose rows are rewritten and the old ones removed (they were ne
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,9 +177,12 @@ def _lake_rows(reader: Any, tasks: list[Any], files: np.ndarray, keys: list[str]
     return pa.concat_tables(parts, promote_options="permissive")
 
 
-def _read_staged(appender: ChunkedAppend, data_file: Any, columns: list[str] | None = None) -> pa.Table:
+def _read_staged(appender: ChunkedAppend, data_file: Any, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """A staged data file's row groups, one at a time (a file holds up to ``lake.append.FILE_ROWS`` rows)."""
     with appender.table.io.new_input(data_file.file_path).open() as stream:
-        return pq.read_table(stream, columns=columns)
+        parquet = pq.ParquetFile(stream)
+        for group in range(parquet.num_row_groups):
+            yield parquet.read_row_group(group, columns=columns)
 
 
 def _same_rows(left: pa.Table, right: pa.Table, columns: list[str]) -> np.ndarray:
@@ -253,10 +257,11 @@ def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender:
         keys + ([PERSON] if PERSON in {c.name for c in declared.lake_columns} else [])
     staged_parts = []
     for index, data_file in enumerate(appender.data_files):
-        part = _read_staged(appender, data_file, list(dict.fromkeys(keys + wanted)))
-        hit = np.isin(row_hashes(part, keys), matched_hashes)
-        if hit.any():
-            staged_parts.append(part.filter(pa.array(hit)).append_column(WHERE, pa.repeat(str(index), int(hit.sum()))))
+        for part in _read_staged(appender, data_file, list(dict.fromkeys(keys + wanted))):
+            hit = np.isin(row_hashes(part, keys), matched_hashes)
+            if hit.any():
+                staged_parts.append(part.filter(pa.array(hit)).append_column(WHERE, pa.repeat(str(index),
+                                                                                              int(hit.sum()))))
     if not staged_parts:
         return repeats
     staged = pa.concat_tables(staged_parts, promote_options="permissive")
@@ -340,10 +345,11 @@ def _drop_staged(appender: ChunkedAppend, keys: list[str], dropped: pa.Table) ->
     for index in sorted({int(i) for i in dropped[WHERE].to_pylist()}, reverse=True):
         data_file = appender.data_files[index]
         mine = dropped.filter(pc.equal(dropped[WHERE], str(index)))
-        data = _read_staged(appender, data_file)
-        keep = ~_rows_with_keys(data, keys, mine)
         del appender.data_files[index]
+        # Row group by row group into new staged files (appended after the ones still to visit).
+        for data in _read_staged(appender, data_file):
+            keep = ~_rows_with_keys(data, keys, mine)
+            if keep.any():
+                appender.write(data.filter(pa.array(keep)).cast(appender.arrow_schema))
         appender.table.io.delete(data_file.file_path)  # staged only: never visible
-        if keep.any():
-            appender.write(data.filter(pa.array(keep)).cast(appender.arrow_schema))
 

@@ -1,9 +1,10 @@
 """Load one landed file into its table: check, pseudonymise, write-audit-publish, once.
 
-- Write: valid rows are written as data files in chunks of ``flush_rows``, so memory
-  stays bounded; nothing is visible until one snapshot adds them all (``lake.append``). Duplicate
-  rows are found exactly with a fixed-size filter and a spill to disk (``dedupe``), so
-  memory does not grow with the file either.
+- Write: valid rows are written in chunks of ``flush_rows``, so memory stays bounded, each
+  chunk's rows of a partition into that partition's open data file; nothing is visible
+  until one snapshot adds them all (``lake.append``). Duplicate rows are found exactly
+  with a fixed-size filter and a spill to disk (``dedupe``), so memory does not grow with
+  the file either.
 - Audit: rows that break a rule are set aside for quarantine; if their share passes the
   table's threshold the transaction is dropped, nothing is published, and the file is
   recorded as rejected with the reason.
@@ -359,7 +360,8 @@ class Loader:
                   sha256: str, persons: KnownPersons | None, finder: DuplicateFinder,
                   quarantine: Quarantine, opposed: pa.Array | None) -> LoadResult:
         rules = table_rules(declared, persons)
-        appender = ChunkedAppend(table)
+        # Its open files go in the load's spill folder, removed with it (after a crash too).
+        appender = ChunkedAppend(table, spill_dir=finder.spill_dir)
         stage = _Stage(self, declared, rules, finder, appender, quarantine, opposed)
         schema, names = stage.schema, stage.names
         # Columns pseudonymised on the main thread (Python-bound), and the rules that read

@@ -60,3 +60,32 @@ def test_a_file_with_no_row_to_publish_still_leaves_its_snapshot(table: Table) -
     assert snapshot is not None and snapshot.summary is not None
     assert snapshot.summary.additional_properties["santelake.source-sha256"] == "empty"
     assert table.scan().to_arrow().num_rows == 0
+
+
+def test_a_partitions_rows_of_several_chunks_share_one_file_up_to_its_row_limit(table: Table) -> None:
+    append = ChunkedAppend(table, file_rows=250)
+    for first in (0, 300, 600):
+        append.write(_visits(table, first, 300))  # 100 rows a year (three years) a chunk
+    append.commit({"santelake.source-sha256": "abc"})
+
+    tasks = list(table.refresh().scan().plan_files())
+    # Per year: the first two chunks' 200 rows in one file; the third's 100 would pass 250, so a new file.
+    assert sorted(task.file.record_count for task in tasks) == [100, 100, 100, 200, 200, 200]
+    assert sorted({str(task.file.partition[0]) for task in tasks}) == ["50", "51", "52"]  # years since 1970
+    assert sorted(table.scan().to_arrow()["visit_count"].to_pylist()) == list(range(900))
+
+
+def test_the_files_listed_are_whole_and_later_chunks_go_to_new_files(table: Table) -> None:
+    import pyarrow.parquet as pq
+
+    append = ChunkedAppend(table)
+    append.write(_visits(table, 0, 90))
+    listed = list(append.data_files)
+    for data_file in listed:  # each readable now: its footer written, its count the rows it holds
+        with table.io.new_input(data_file.file_path).open() as stream:
+            assert pq.ParquetFile(stream).metadata.num_rows == data_file.record_count == 30
+    append.write(_visits(table, 90, 90))
+    append.commit({"santelake.source-sha256": "abc"})
+
+    assert len(append.data_files) == 6 and {f.file_path for f in listed} < {f.file_path for f in append.data_files}
+    assert sorted(table.refresh().scan().to_arrow()["visit_count"].to_pylist()) == list(range(180))
