@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from santelake.ingest.source import as_text, open_parquet
+from santelake.lake.append import LOCAL_PREFIX
 from santelake.pseudonymise.parse import text_buffers
 
 ROW = "__row"
@@ -141,19 +142,24 @@ SPILL_PREFIX = "santelake-load-"
 
 
 def remove_stale_spills(parent: Path) -> list[Path]:
-    """Remove the spill folders of loads whose process is gone (killed before it could clean up)."""
+    """Remove the spill folders of loads whose process is gone (killed before it could clean up).
+
+    Also the folders of data files a writer had open (``lake.append``), where a load's spill
+    folder was not theirs (a quarantine's, an erasure's: under $TMPDIR).
+    """
     removed = []
-    for folder in parent.glob(f"{SPILL_PREFIX}*-*"):
-        pid = folder.name[len(SPILL_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-        except PermissionError:
-            pass  # another user's live process
+    for prefix in (SPILL_PREFIX, LOCAL_PREFIX):
+        for folder in parent.glob(f"{prefix}*-*"):
+            pid = folder.name[len(prefix):].split("-", 1)[0]
+            if not pid.isdigit():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+            except PermissionError:
+                pass  # another user's live process
     return removed
 
 

@@ -504,7 +504,7 @@ class Loader:
         now = self.clock()
         schema = to_arrow_schema(self.schemas["ops.quarantine"])
         # A batch at a time (the rows may be many, spilled to disk), published by one snapshot.
-        appender = ChunkedAppend(quarantine_table)
+        appender = ChunkedAppend(quarantine_table, spill_dir=self.spill_dir)
         for batch in grouped(quarantine.batches(), self.flush_rows):
             count = batch.num_rows
             rows = pa.table({

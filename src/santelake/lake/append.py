@@ -20,6 +20,7 @@ snapshot (orphans, as with any failed Iceberg write); ``santelake`` never reads 
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import tempfile
 import uuid
@@ -46,6 +47,9 @@ from pyiceberg.utils.concurrent import ExecutorFactory
 # this bounds its memory: twice a load's chunk (ingest.load.DEFAULT_FLUSH_ROWS).
 FILE_ROWS = 1_000_000
 UPLOAD_BLOCK = 1 << 20
+# The local folder of a writer's open files; the process id after it lets a later load remove
+# the folder of a process killed before it could (ingest.dedupe.remove_stale_spills).
+LOCAL_PREFIX = "santelake-append-"
 PARQUET = FileFormatFactory.get(FileFormat.PARQUET)
 
 
@@ -70,7 +74,7 @@ class ChunkedAppend:
         # whole at their close: an open upload stream to the object store holds a part buffer of
         # Arrow's, about 11 MiB, so six partitions' streams raised a 10M-row load's Arrow peak
         # by 146 MiB where local files raise it by 70-90 MiB (docs/benchmarks.md).
-        self._local = tempfile.TemporaryDirectory(prefix="santelake-append-", dir=spill_dir)
+        self._local = tempfile.TemporaryDirectory(prefix=f"{LOCAL_PREFIX}{os.getpid()}-", dir=spill_dir)
         self._local_io = PyArrowFileIO()
         self._uuid = uuid.uuid4()
         self._counter = itertools.count(0)  # file names stay unique across the chunks

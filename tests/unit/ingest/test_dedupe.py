@@ -162,14 +162,18 @@ def test_spill_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
     import sys
 
     from santelake.ingest.dedupe import SPILL_PREFIX, remove_stale_spills
+    from santelake.lake.append import LOCAL_PREFIX
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True).stdout.strip()
     stale = tmp_path / f"{SPILL_PREFIX}{dead}-abc"
+    stale_open_files = tmp_path / f"{LOCAL_PREFIX}{dead}-xyz"
     live = tmp_path / f"{SPILL_PREFIX}{os.getpid()}-def"
+    live_open_files = tmp_path / f"{LOCAL_PREFIX}{os.getpid()}-uvw"
     other = tmp_path / "santelake-load-notapid"
-    for folder in (stale, live, other):
+    for folder in (stale, stale_open_files, live, live_open_files, other):
         folder.mkdir()
         (folder / "written.hashes").write_bytes(b"\0" * 8)
-    assert remove_stale_spills(tmp_path) == [stale]
-    assert not stale.exists() and live.exists() and other.exists()
+    assert remove_stale_spills(tmp_path) == [stale, stale_open_files]
+    assert not stale.exists() and not stale_open_files.exists()
+    assert live.exists() and live_open_files.exists() and other.exists()
