@@ -144,8 +144,8 @@ SPILL_PREFIX = "santelake-load-"
 def remove_stale_spills(parent: Path) -> list[Path]:
     """Remove the spill folders of loads whose process is gone (killed before it could clean up).
 
-    Also the folders of data files a writer had open (``lake.append``), where a load's spill
-    folder was not theirs (a quarantine's, an erasure's: under $TMPDIR).
+    Also the folders of data files a writer had open (``lake.append``) that are not inside a
+    load's spill folder: a quarantine's (beside it), an erasure's (under $TMPDIR).
     """
     removed = []
     for prefix in (SPILL_PREFIX, LOCAL_PREFIX):

@@ -76,6 +76,9 @@ class ChunkedAppend:
         # by 146 MiB where local files raise it by 70-90 MiB (docs/benchmarks.md).
         self._local = tempfile.TemporaryDirectory(prefix=f"{LOCAL_PREFIX}{os.getpid()}-", dir=spill_dir)
         self._local_io = PyArrowFileIO()
+        metadata = table.metadata
+        self._locations = load_location_provider(table_location=metadata.location,
+                                                 table_properties=metadata.properties)
         self._uuid = uuid.uuid4()
         self._counter = itertools.count(0)  # file names stay unique across the chunks
         self._closed: list[Any] = []
@@ -114,16 +117,13 @@ class ChunkedAppend:
                        for batch in part.to_batches()]
             open_file.writer.write(pa.Table.from_batches(batches))
 
-        # Each part to a file of its own, on pyiceberg's pool (Parquet encoding leaves the GIL); a
-        # part is let go as soon as it is written.
+        # Each part to a file of its own, on pyiceberg's pool (Parquet encoding leaves the GIL).
         executor = ExecutorFactory.get_or_create()
         written = []
-        while parts:
-            partition, part = parts.pop(0)
+        for partition, part in parts:
             open_file = self._file_for(partition, part.num_rows)
             open_file.rows += part.num_rows
             written.append(executor.submit(write_part, open_file, part))
-            del part
         for future in written:
             future.result()
 
@@ -132,21 +132,17 @@ class ChunkedAppend:
         key = partition.to_path() if partition is not None else ""
         current = self._open.get(key)
         if current is not None and current.rows + rows > self.file_rows:
-            self._close(self._open.pop(key))
+            self._closed.append(self._finish(self._open.pop(key)))
             current = None
         if current is None:
             metadata = self.table.metadata
-            provider = load_location_provider(table_location=metadata.location, table_properties=metadata.properties)
             name = f"00000-{next(self._counter)}-{self._uuid}.parquet"  # as pyiceberg's WriteTask names files
-            path = provider.new_data_location(data_file_name=name, partition_key=partition)
+            path = self._locations.new_data_location(data_file_name=name, partition_key=partition)
             local = Path(self._local.name) / name
             writer = PARQUET.create_writer(self._local_io.new_output(str(local)), metadata.schema(),
                                            metadata.properties)
             current = self._open[key] = _OpenFile(path, local, partition, writer)
         return current
-
-    def _close(self, open_file: _OpenFile) -> None:
-        self._closed.append(self._finish(open_file))
 
     def _finish(self, open_file: _OpenFile) -> Any:
         """Close ``open_file``, upload it, and describe it."""
