@@ -42,7 +42,7 @@ from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import ManifestContent
 
 from santelake.ingest.dedupe import BloomFilter, DuplicateFinder, row_hashes
-from santelake.ingest.keyindex import BACKFILL_ROWS, FileHashes, KeyIndex, as_int64, sorted_unique
+from santelake.ingest.keyindex import BACKFILL_ROWS, FileHashes, KeyIndex, as_int64, member, sorted_unique
 from santelake.lake.append import ChunkedAppend
 from santelake.schema import OnRepeat, TableSchema
 
@@ -155,7 +155,7 @@ def _published_rows(finder: DuplicateFinder, wanted: np.ndarray) -> tuple[np.nda
     found_hashes: list[np.ndarray] = []
     found_rows: list[np.ndarray] = []
     for hashes, numbers in finder.published():
-        hit = np.isin(hashes, wanted)
+        hit = member(hashes, wanted)
         found_hashes.append(hashes[hit])
         found_rows.append(numbers[hit])
     hashes = np.concatenate(found_hashes) if found_hashes else np.empty(0, dtype=np.uint64)
@@ -169,7 +169,7 @@ def _lake_rows(reader: Any, tasks: list[Any], files: np.ndarray, keys: list[str]
     parts = []
     for index in files.tolist():
         for batch in reader.to_record_batches([tasks[index]]):
-            hit = np.isin(row_hashes(pa.Table.from_batches([batch]), keys), matched)
+            hit = member(row_hashes(pa.Table.from_batches([batch]), keys), matched)
             if hit.any():
                 mask = pa.array(hit)
                 parts.append(pa.table({key: batch.column(key).filter(mask) for key in keys}
@@ -204,7 +204,8 @@ def _same_rows(left: pa.Table, right: pa.Table, columns: list[str]) -> np.ndarra
 def _rows_with_keys(data: pa.Table, keys: list[str], wanted: pa.Table) -> np.ndarray:
     """Mask of the rows of ``data`` whose key (all of ``keys``) is one of ``wanted``'s, compared exactly."""
     indexed = data.select(keys).append_column("__row", pa.array(np.arange(data.num_rows, dtype=np.int64)))
-    matched = indexed.join(wanted.select(keys).group_by(keys).aggregate([]), keys=keys, join_type="inner")
+    # A key ``wanted`` holds twice matches a row twice: the same mask.
+    matched = indexed.join(wanted.select(keys), keys=keys, join_type="inner")
     mask = np.zeros(data.num_rows, dtype=bool)
     mask[matched["__row"].to_numpy()] = True
     return mask
@@ -251,14 +252,14 @@ def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender:
     matched_hashes, matched_rows = _published_rows(finder, np.unique(candidate_hashes))
     if not len(matched_hashes):
         return repeats
-    files = np.unique(candidate_files[np.isin(candidate_hashes, matched_hashes)])
+    files = np.unique(candidate_files[member(candidate_hashes, matched_hashes)])
     lake = _lake_rows(reader, tasks, files, keys, matched_hashes)
     wanted = [c.name for c in declared.lake_columns] if declared.on_repeat is OnRepeat.KEEP_LATEST else \
         keys + ([PERSON] if PERSON in {c.name for c in declared.lake_columns} else [])
     staged_parts = []
     for index, data_file in enumerate(appender.data_files):
         for part in _read_staged(appender, data_file, list(dict.fromkeys(keys + wanted))):
-            hit = np.isin(row_hashes(part, keys), matched_hashes)
+            hit = member(row_hashes(part, keys), matched_hashes)
             if hit.any():
                 staged_parts.append(part.filter(pa.array(hit)).append_column(WHERE, pa.repeat(str(index),
                                                                                               int(hit.sum()))))
@@ -298,39 +299,54 @@ def _keep_latest(table: Any, declared: TableSchema, keys: list[str], pairs: pa.T
     columns = [c.name for c in declared.lake_columns]
     # Whole files, with no row filter: a rewritten file keeps every row it does not replace.
     reader = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
-    old: dict[int, pa.Table] = {}
-    for index in sorted(set(pairs["__lake_file"].to_pylist())):
-        old[index] = reader.to_table([tasks[index]]).select(columns)
     staged = _unique_staged(pairs, keys, columns)
-    previous = pa.concat_tables([data.filter(pa.array(_rows_with_keys(data, keys, staged))) for data in old.values()],
+    # The table's rows under a staged key, a file at a time (never the table's files whole at once).
+    hit_files = sorted(set(pairs["__lake_file"].to_pylist()))
+    previous = pa.concat_tables([_held_rows(reader, tasks[index], index, keys, staged, columns) for index in hit_files],
                                 promote_options="permissive")
     # A key the table held once, with the same values: unchanged. Held twice (before keys were
     # checked across loads) or with other values: updated, every old row replaced.
     counts = previous.group_by(keys).aggregate([([], "count_all")])
     once = counts.filter(pc.equal(counts["count_all"], 1)).select(keys)
-    single = previous.filter(pa.array(_rows_with_keys(previous, keys, once))) if once.num_rows else previous.slice(0, 0)
-    order = [(k, "ascending") for k in keys]
-    aligned_new = single.select(keys).join(staged, keys=keys, join_type="inner").sort_by(order)
-    aligned_old = single.sort_by(order)
-    same = _same_rows(aligned_old.select(columns), aligned_new.select(columns), columns) if single.num_rows else \
-        np.zeros(0, dtype=bool)
-    unchanged = aligned_old.select(keys).filter(pa.array(same))
+    single = previous if once.num_rows == previous.num_rows else \
+        previous.filter(pa.array(_rows_with_keys(previous, keys, once))) if once.num_rows else previous.slice(0, 0)
+    # Old and new row of each key side by side (a join aligns them; no sort of the keys).
+    values = [name for name in columns if name not in keys]
+    both = single.select(columns).join(staged.select(columns), keys=keys, join_type="inner",
+                                       left_suffix="__old", right_suffix="__new")
+    old_rows = both.select([f"{name}__old" for name in values]).rename_columns(values)
+    new_rows = both.select([f"{name}__new" for name in values]).rename_columns(values)
+    same = _same_rows(old_rows, new_rows, values) if both.num_rows else np.zeros(0, dtype=bool)
+    unchanged = both.select(keys).filter(pa.array(same))
     repeats.unchanged = unchanged.num_rows
     repeats.updated = staged.num_rows - unchanged.num_rows
     if unchanged.num_rows:
         _drop_staged(appender, keys, unchanged.join(staged.select([*keys, WHERE]), keys=keys, join_type="inner"))
+    if unchanged.num_rows == staged.num_rows:
+        return  # every repeat unchanged (a file re-sent as it was): nothing replaced
     replaced = staged.filter(pa.array(~_rows_with_keys(staged, keys, unchanged))) if unchanged.num_rows else staged
     if not replaced.num_rows:
         return
-    for index, data in old.items():
+    # Only the files holding a replaced row are read again, and rewritten without it.
+    rewrite = previous.filter(pa.array(_rows_with_keys(previous, keys, replaced)))["__lake_file"]
+    for index in sorted(set(rewrite.to_pylist())):
+        data = reader.to_table([tasks[index]]).select(columns)
         drop = _rows_with_keys(data, keys, replaced)
-        if not drop.any():
-            continue
         appender.replaced.append(tasks[index].file)
         # Rows deleted through Trino (delete files) were left out of the read: not written again.
         kept = data.filter(pa.array(~drop))
         repeats.rewritten.append(row_hashes(kept, keys))
         appender.write(kept.cast(appender.arrow_schema))
+
+
+def _held_rows(reader: Any, task: Any, index: int, keys: list[str], staged: pa.Table, columns: list[str]) -> pa.Table:
+    """The rows of one table data file whose key is one of ``staged``'s, with the file's index (``__lake_file``).
+
+    The file is read whole (at most ``lake.append.FILE_ROWS`` rows from a load), then only its held rows kept.
+    """
+    data = reader.to_table([task]).select(columns)
+    held = data.filter(pa.array(_rows_with_keys(data, keys, staged)))
+    return held.append_column("__lake_file", pa.array(np.full(held.num_rows, index, dtype=np.int64)))
 
 
 def _unique_staged(pairs: pa.Table, keys: list[str], columns: list[str]) -> pa.Table:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from santelake.ingest import keyindex
-from santelake.ingest.keyindex import FileHashes, as_int64, shares_a_hash, sorted_unique
+from santelake.ingest.keyindex import FileHashes, as_int64, member, shares_a_hash, sorted_unique
 
 
 def _hashes(count: int, seed: int) -> np.ndarray:
@@ -44,6 +44,16 @@ def test_a_shared_hash_is_found_and_none_is_not() -> None:
     assert shares_a_hash(np.sort(np.append(part, run[50_000])), run)
     assert shares_a_hash(run[-1:], run) and shares_a_hash(run[:1], run)
     assert not shares_a_hash(part, run[:0])
+
+
+def test_member_matches_numpy_isin_at_both_ends_and_in_between() -> None:
+    rng = np.random.default_rng(3)
+    ordered = np.sort(rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64))
+    values = np.concatenate([ordered[::7], rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64),
+                             np.array([0, 2**64 - 1, ordered[0], ordered[-1]], dtype=np.uint64)])
+    assert (member(values, ordered) == np.isin(values, ordered)).all()
+    assert member(values, ordered).sum() >= len(ordered[::7]) + 2
+    assert not member(values, ordered[:0]).any()
 
 
 def test_sorted_unique_matches_numpy() -> None:
