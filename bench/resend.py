@@ -1,11 +1,12 @@
 """A reference extract re-sent: time and peak memory of the load whose every row repeats.
 
 For each size N it cuts the first N persons of a synthetic beneficiaries extract (santelake
-synth), loads them into a fresh namespace, then loads the same rows again as they would be
-re-sent: with CRLF line endings (other bytes, so not "already loaded"), every row unchanged;
-and, with --changed F, a share F of them with a death date added (updates). Each size runs
-in a child process; peak RSS is sampled during each load (resident memory, every 20 ms).
-The stack must be up (santelake up --only postgres minio).
+synth's persons, written once into --work as beneficiaries-<largest N>.csv) and loads them
+into a fresh namespace. Then it loads the same rows again as they would be re-sent: with CRLF
+line endings (other bytes, so not "already loaded"), every row unchanged; and, with
+--changed F, a share F of them with a death date added (updates). Each size runs in a child
+process; peak RSS is sampled during each load (resident memory, every 20 ms). The stack must
+be up (santelake up --only postgres minio).
 
 usage: .venv/bin/python bench/resend.py [--persons 250000 1000000] [--changed 0.01] [--work DIR]
 """
@@ -55,6 +56,28 @@ finally:
 """
 
 
+def write_beneficiaries(path: Path, persons: int, seed: int = 5) -> None:
+    """A synthetic beneficiaries extract of ``persons`` persons, as santelake synth writes it (the
+    same generator and file format), without the care tables synth would write beside it."""
+    import numpy as np
+
+    from santelake.synth.persons import PERSONS_PER_BLOCK, beneficiaries, draw_persons
+    from santelake.synth.sinks import open_sink
+    from santelake.synth.sources import BENEFICIARIES
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sink = open_sink(BENEFICIARIES, path)
+    try:
+        for block in range(-(-persons // PERSONS_PER_BLOCK)):
+            count = min(PERSONS_PER_BLOCK, persons - block * PERSONS_PER_BLOCK)
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 1, block])))
+            sink.write(beneficiaries(draw_persons(rng, block, count)))
+    except BaseException:
+        sink.abort()
+        raise
+    sink.commit()
+
+
 def cut(source: Path, out: Path, persons: int, changed: float, crlf: bool) -> None:
     """The header and the first ``persons`` rows of ``source`` (its bytes kept: read as Latin-1).
 
@@ -81,15 +104,12 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=0.0,
                         help="also re-send with this share of the persons given a death month (updates)")
     parser.add_argument("--work", type=Path, default=None,
-                        help="a folder holding (or to hold) the synthetic beneficiaries.csv; kept")
+                        help="a folder holding (or to hold) the synthetic extract; kept")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="santelake-bench-"))
-    source = work / "beneficiaries.csv"
+    source = work / f"beneficiaries-{max(args.persons)}.csv"
     if not source.exists():
-        from santelake.synth import synthesize
-
-        work.mkdir(parents=True, exist_ok=True)
-        synthesize(work, scale=max(args.persons), seed=5)
+        write_beneficiaries(source, max(args.persons))
     print(f"{'persons':>10} {'load':24} {'seconds':>8} {'peak RSS MiB':>13} {'published':>10} {'updated':>8} "
           f"{'unchanged':>10}")
     with tempfile.TemporaryDirectory(prefix="santelake-resend-") as scratch:

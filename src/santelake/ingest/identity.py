@@ -13,6 +13,11 @@ holds, exactly, in memory that grows with neither the file nor the table:
 2. The candidates' hashes are matched against the published rows' hashes, read back from the
    load's spill; then the matched keys are compared exactly, value by value, with the staged
    rows that carry them. Only those are repeats.
+3. However many rows repeat (a whole extract re-sent), they are settled by ranges of their key
+   hash, at most ``SLICE_ROWS`` keys at a time: one pass over the table's files holding them and
+   one over the staged files set their rows aside in the load's spill folder (Arrow files, one
+   per range); each range is read back and settled alone, and what it decides (rows left out,
+   by data file and position) is applied once, after the last range.
 
 What a repeat means is the table's ``on_repeat`` (``iceberg_schemas/``):
 
@@ -28,8 +33,10 @@ Staged files that lose rows are rewritten and the old ones removed (they were ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,7 +55,10 @@ from santelake.schema import OnRepeat, TableSchema
 
 ALREADY_LOADED = "already_loaded"
 SOURCE_FILE = "santelake.source-file"  # the snapshot property naming the file a load published
-WHERE = "__file"  # the data file (table or staged) a candidate row is in
+WHERE = "__file"  # the staged data file (its index) a repeated row is in
+LAKE_FILE = "__lake_file"  # the table's data file (its index) holding an earlier row of the key
+POSITION = "__position"  # a row's place in its data file
+SLICE_ROWS = 1 << 18  # repeated keys settled at a time (their staged and table rows in memory)
 PERSON = "person_id"
 
 
@@ -164,19 +174,6 @@ def _published_rows(finder: DuplicateFinder, wanted: np.ndarray) -> tuple[np.nda
     return hashes[order], rows[order]
 
 
-def _lake_rows(reader: Any, tasks: list[Any], files: np.ndarray, keys: list[str], matched: np.ndarray) -> pa.Table:
-    """Keys and data file index of the table's rows whose key hash is in ``matched``, from ``files`` only."""
-    parts = []
-    for index in files.tolist():
-        for batch in reader.to_record_batches([tasks[index]]):
-            hit = member(row_hashes(pa.Table.from_batches([batch]), keys), matched)
-            if hit.any():
-                mask = pa.array(hit)
-                parts.append(pa.table({key: batch.column(key).filter(mask) for key in keys}
-                                      | {WHERE: pa.array(np.full(int(hit.sum()), index, dtype=np.int32))}))
-    return pa.concat_tables(parts, promote_options="permissive")
-
-
 def _read_staged(appender: ChunkedAppend, data_file: Any, columns: list[str] | None = None) -> Iterator[pa.Table]:
     """A staged data file's row groups, one at a time (a file holds up to ``lake.append.FILE_ROWS`` rows)."""
     with appender.table.io.new_input(data_file.file_path).open() as stream:
@@ -253,57 +250,153 @@ def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender:
     if not len(matched_hashes):
         return repeats
     files = np.unique(candidate_files[member(candidate_hashes, matched_hashes)])
-    lake = _lake_rows(reader, tasks, files, keys, matched_hashes)
-    wanted = [c.name for c in declared.lake_columns] if declared.on_repeat is OnRepeat.KEEP_LATEST else \
-        keys + ([PERSON] if PERSON in {c.name for c in declared.lake_columns} else [])
-    staged_parts = []
-    for index, data_file in enumerate(appender.data_files):
-        for part in _read_staged(appender, data_file, list(dict.fromkeys(keys + wanted))):
-            hit = member(row_hashes(part, keys), matched_hashes)
-            if hit.any():
-                staged_parts.append(part.filter(pa.array(hit)).append_column(WHERE, pa.repeat(str(index),
-                                                                                              int(hit.sum()))))
-    if not staged_parts:
-        return repeats
-    staged = pa.concat_tables(staged_parts, promote_options="permissive")
-    # Exact: a staged row repeats a key when every key value equals an earlier row's.
-    pairs = staged.join(lake.select([*keys, WHERE]).rename_columns([*keys, "__lake_file"]), keys=keys,
-                        join_type="inner")
-    if not pairs.num_rows:
-        return repeats
-    paths = [task.file.file_path for task in tasks]
-    if declared.on_repeat is OnRepeat.REFUSE:
-        _refuse(table, keys, pairs, (matched_hashes, matched_rows), paths, appender, repeats)
-    else:
-        _keep_latest(table, declared, keys, pairs, tasks, appender, repeats)
+    del candidate_hashes, candidate_files
+    keep_latest = declared.on_repeat is OnRepeat.KEEP_LATEST
+    columns = [c.name for c in declared.lake_columns]
+    wanted = columns if keep_latest else keys + ([PERSON] if PERSON in columns else [])
+    # Whole files, with no row filter, for a rewrite: a rewritten file keeps every row it does not
+    # replace, and a row's position is its place in this read.
+    full = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue()) if keep_latest else None
+    bounds = matched_hashes[SLICE_ROWS::SLICE_ROWS]
+    with tempfile.TemporaryDirectory(prefix="settle-", dir=finder.spill_dir) as folder:
+        lake, staged = _Slices(Path(folder) / "lake", bounds), _Slices(Path(folder) / "staged", bounds)
+        try:
+            for index in files.tolist():
+                data = full.to_record_batches([tasks[index]]) if full is not None else \
+                    reader.to_record_batches([tasks[index]])
+                lake.gather((pa.Table.from_batches([batch]) for batch in data), keys, matched_hashes,
+                            columns if keep_latest else keys, LAKE_FILE, index)
+            for index, data_file in enumerate(appender.data_files):
+                staged.gather(_read_staged(appender, data_file, list(dict.fromkeys(keys + wanted))), keys,
+                              matched_hashes, wanted, WHERE, index)
+            drops = _Drops()
+            sources = _sources(table) if not keep_latest else {}
+            paths = [task.file.file_path for task in tasks]
+            for number in range(len(bounds) + 1):
+                staged_rows, lake_rows = staged.read(number), lake.read(number)
+                if staged_rows is None or lake_rows is None:
+                    continue
+                # Exact: a staged row repeats a key when every key value equals an earlier row's.
+                pairs = staged_rows.join(lake_rows.select([*keys, LAKE_FILE]), keys=keys, join_type="inner")
+                if not pairs.num_rows:
+                    continue
+                if keep_latest:
+                    _keep_latest(keys, columns, pairs, lake_rows, drops, repeats)
+                else:
+                    _refuse(keys, pairs, (matched_hashes, matched_rows), paths, sources, drops, repeats)
+        finally:
+            lake.close()
+            staged.close()
+    repeats.refusals.sort()
+    if full is not None:
+        for index, positions in sorted(drops.lake.items()):
+            data = full.to_table([tasks[index]]).select(columns)
+            appender.replaced.append(tasks[index].file)
+            # Rows deleted through Trino (delete files) were left out of the read: not written again.
+            kept = data.filter(pa.array(~_at(data.num_rows, positions)))
+            repeats.rewritten.append(row_hashes(kept, keys))
+            appender.write(kept.cast(appender.arrow_schema))
+    _drop_staged(appender, drops.staged)
     return repeats
 
 
-def _refuse(table: Any, keys: list[str], pairs: pa.Table, published: tuple[np.ndarray, np.ndarray],
-            paths: list[str], appender: ChunkedAppend, repeats: Repeats) -> None:
-    sources = _sources(table)
-    first = pairs.group_by(keys + ([PERSON] if PERSON in pairs.column_names else []) + [WHERE]) \
-        .aggregate([("__lake_file", "min")])
+@dataclass
+class _Drops:
+    """Rows to leave out, by data file (its index) and position: staged rows not published after
+    all, and table rows a keep-latest load replaces."""
+
+    staged: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    lake: dict[int, list[np.ndarray]] = field(default_factory=dict)
+
+    @staticmethod
+    def add(into: dict[int, list[np.ndarray]], rows: pa.Table, where: str) -> None:
+        files = rows[where].to_numpy()
+        positions = rows[POSITION].to_numpy()
+        for index in np.unique(files).tolist():
+            into.setdefault(index, []).append(positions[files == index])
+
+
+def _at(count: int, positions: list[np.ndarray]) -> np.ndarray:
+    """A mask of ``count`` rows, true at ``positions``."""
+    mask = np.zeros(count, dtype=bool)
+    for part in positions:
+        mask[part] = True
+    return mask
+
+
+class _Slices:
+    """Rows set aside by the range of their key hash (``bounds``: where each range after the first
+    begins), as Arrow files in ``folder``, read back one range at a time: the settling holds at
+    most one range's rows, ``SLICE_ROWS`` repeated keys, whatever the number of repeats."""
+
+    def __init__(self, folder: Path, bounds: np.ndarray) -> None:
+        folder.mkdir()
+        self.folder = folder
+        self.bounds = bounds
+        self._writers: dict[int, tuple[Any, pa.Schema]] = {}
+
+    def gather(self, parts: Iterable[pa.Table], keys: list[str], matched: np.ndarray, columns: list[str],
+               where: str, index: int) -> None:
+        """Set aside the rows of ``parts`` (one data file's, in order) whose key hash is in ``matched``,
+        with ``columns``, the file's ``index`` (as ``where``) and each row's position in the file."""
+        offset = 0
+        for part in parts:
+            hashes = row_hashes(part, keys)
+            hit = member(hashes, matched)
+            if hit.any():
+                count = int(hit.sum())
+                rows = part.select(columns).filter(pa.array(hit)) \
+                    .append_column(where, pa.array(np.full(count, index, dtype=np.int32))) \
+                    .append_column(POSITION, pa.array(offset + np.flatnonzero(hit)))
+                self._add(rows, hashes[hit])
+            offset += part.num_rows
+
+    def _add(self, rows: pa.Table, hashes: np.ndarray) -> None:
+        owner = np.searchsorted(self.bounds, hashes, side="right")
+        for number in np.unique(owner).tolist():
+            part = rows.filter(pa.array(owner == number))
+            if number not in self._writers:
+                self._writers[number] = (pa.ipc.new_file(str(self.folder / f"{number}.arrow"), part.schema),
+                                         part.schema)
+            writer, schema = self._writers[number]
+            writer.write_table(part.cast(schema))
+
+    def read(self, number: int) -> pa.Table | None:
+        """The rows of range ``number`` (its file removed once read); None if it has none."""
+        if number not in self._writers:
+            return None
+        self._writers.pop(number)[0].close()
+        path = self.folder / f"{number}.arrow"
+        with pa.OSFile(str(path)) as source:
+            rows = pa.ipc.open_file(source).read_all()
+        path.unlink()
+        return rows
+
+    def close(self) -> None:
+        for writer, _ in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
+def _refuse(keys: list[str], pairs: pa.Table, published: tuple[np.ndarray, np.ndarray], paths: list[str],
+            sources: dict[str, str], drops: _Drops, repeats: Repeats) -> None:
+    first = pairs.group_by(keys + ([PERSON] if PERSON in pairs.column_names else []) + [WHERE, POSITION]) \
+        .aggregate([(LAKE_FILE, "min")])
     hashes, numbers = published
     rows = numbers[np.searchsorted(hashes, row_hashes(first, keys))].tolist()
     people = first[PERSON].to_pylist() if PERSON in first.column_names else [None] * first.num_rows
-    for row, person, index in zip(rows, people, first["__lake_file_min"].to_pylist(), strict=True):
+    for row, person, index in zip(rows, people, first[f"{LAKE_FILE}_min"].to_pylist(), strict=True):
         path = paths[index]
         repeats.refusals.append((row, person, sources.get(path) or f"an earlier load ({path})"))
-    repeats.refusals.sort()
-    _drop_staged(appender, keys, first)
+    drops.add(drops.staged, first, WHERE)
 
 
-def _keep_latest(table: Any, declared: TableSchema, keys: list[str], pairs: pa.Table, tasks: list[Any],
-                 appender: ChunkedAppend, repeats: Repeats) -> None:
-    columns = [c.name for c in declared.lake_columns]
-    # Whole files, with no row filter: a rewritten file keeps every row it does not replace.
-    reader = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
+def _keep_latest(keys: list[str], columns: list[str], pairs: pa.Table, lake: pa.Table, drops: _Drops,
+                 repeats: Repeats) -> None:
+    """Settle one range of repeated keys of a keep-latest table: unchanged rows are not published
+    again; the table's rows of an updated key are left out of their files' rewrite."""
     staged = _unique_staged(pairs, keys, columns)
-    # The table's rows under a staged key, a file at a time (never the table's files whole at once).
-    hit_files = sorted(set(pairs["__lake_file"].to_pylist()))
-    previous = pa.concat_tables([_held_rows(reader, tasks[index], index, keys, staged, columns) for index in hit_files],
-                                promote_options="permissive")
+    previous = lake.filter(pa.array(_rows_with_keys(lake, keys, staged)))
     # A key the table held once, with the same values: unchanged. Held twice (before keys were
     # checked across loads) or with other values: updated, every old row replaced.
     counts = previous.group_by(keys).aggregate([([], "count_all")])
@@ -312,60 +405,39 @@ def _keep_latest(table: Any, declared: TableSchema, keys: list[str], pairs: pa.T
         previous.filter(pa.array(_rows_with_keys(previous, keys, once))) if once.num_rows else previous.slice(0, 0)
     # Old and new row of each key side by side (a join aligns them; no sort of the keys).
     values = [name for name in columns if name not in keys]
-    both = single.select(columns).join(staged.select(columns), keys=keys, join_type="inner",
+    both = single.select(columns).join(staged.select([*columns, WHERE, POSITION]), keys=keys, join_type="inner",
                                        left_suffix="__old", right_suffix="__new")
     old_rows = both.select([f"{name}__old" for name in values]).rename_columns(values)
     new_rows = both.select([f"{name}__new" for name in values]).rename_columns(values)
-    same = _same_rows(old_rows, new_rows, values) if both.num_rows else np.zeros(0, dtype=bool)
-    unchanged = both.select(keys).filter(pa.array(same))
-    repeats.unchanged = unchanged.num_rows
-    repeats.updated = staged.num_rows - unchanged.num_rows
-    if unchanged.num_rows:
-        _drop_staged(appender, keys, unchanged.join(staged.select([*keys, WHERE]), keys=keys, join_type="inner"))
+    same = _same_rows(old_rows, new_rows, values) if both.num_rows and values else np.ones(both.num_rows, dtype=bool)
+    unchanged = both.filter(pa.array(same))
+    repeats.unchanged += unchanged.num_rows
+    repeats.updated += staged.num_rows - unchanged.num_rows
+    drops.add(drops.staged, unchanged, WHERE)
     if unchanged.num_rows == staged.num_rows:
         return  # every repeat unchanged (a file re-sent as it was): nothing replaced
     replaced = staged.filter(pa.array(~_rows_with_keys(staged, keys, unchanged))) if unchanged.num_rows else staged
-    if not replaced.num_rows:
-        return
-    # Only the files holding a replaced row are read again, and rewritten without it.
-    rewrite = previous.filter(pa.array(_rows_with_keys(previous, keys, replaced)))["__lake_file"]
-    for index in sorted(set(rewrite.to_pylist())):
-        data = reader.to_table([tasks[index]]).select(columns)
-        drop = _rows_with_keys(data, keys, replaced)
-        appender.replaced.append(tasks[index].file)
-        # Rows deleted through Trino (delete files) were left out of the read: not written again.
-        kept = data.filter(pa.array(~drop))
-        repeats.rewritten.append(row_hashes(kept, keys))
-        appender.write(kept.cast(appender.arrow_schema))
-
-
-def _held_rows(reader: Any, task: Any, index: int, keys: list[str], staged: pa.Table, columns: list[str]) -> pa.Table:
-    """The rows of one table data file whose key is one of ``staged``'s, with the file's index (``__lake_file``).
-
-    The file is read whole (at most ``lake.append.FILE_ROWS`` rows from a load), then only its held rows kept.
-    """
-    data = reader.to_table([task]).select(columns)
-    held = data.filter(pa.array(_rows_with_keys(data, keys, staged)))
-    return held.append_column("__lake_file", pa.array(np.full(held.num_rows, index, dtype=np.int64)))
+    drops.add(drops.lake, previous.filter(pa.array(_rows_with_keys(previous, keys, replaced))), LAKE_FILE)
 
 
 def _unique_staged(pairs: pa.Table, keys: list[str], columns: list[str]) -> pa.Table:
     """One row per staged key (a key matched several table rows appears once per match in ``pairs``)."""
     first = pairs.append_column("__pair", pa.array(np.arange(pairs.num_rows, dtype=np.int64)))
     chosen = first.group_by(keys).aggregate([("__pair", "min")])["__pair_min"]
-    return pairs.take(chosen).select([*columns, WHERE])
+    return pairs.take(chosen).select([*columns, WHERE, POSITION])
 
 
-def _drop_staged(appender: ChunkedAppend, keys: list[str], dropped: pa.Table) -> None:
-    """Rewrite each staged data file that holds a row of ``dropped`` (keys and WHERE) without it."""
-    for index in sorted({int(i) for i in dropped[WHERE].to_pylist()}, reverse=True):
+def _drop_staged(appender: ChunkedAppend, drops: dict[int, list[np.ndarray]]) -> None:
+    """Rewrite each staged data file that has rows in ``drops`` (its positions, by file index) without them."""
+    for index in sorted(drops, reverse=True):
         data_file = appender.data_files[index]
-        mine = dropped.filter(pc.equal(dropped[WHERE], str(index)))
         del appender.data_files[index]
+        dropped = _at(int(data_file.record_count), drops[index])
         # Row group by row group into new staged files (appended after the ones still to visit).
+        offset = 0
         for data in _read_staged(appender, data_file):
-            keep = ~_rows_with_keys(data, keys, mine)
+            keep = ~dropped[offset:offset + data.num_rows]
+            offset += data.num_rows
             if keep.any():
                 appender.write(data.filter(pa.array(keep)).cast(appender.arrow_schema))
         appender.table.io.delete(data_file.file_path)  # staged only: never visible
-

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from santelake.ingest import identity
 from santelake.ingest.dedupe import row_hashes
 from santelake.ingest.load import Loader
 from santelake.lake.storage import ingest_client
@@ -150,6 +151,61 @@ def test_a_claim_resent_under_the_same_key_is_refused_naming_the_first_file(
     assert all(len(p) == 64 for p in quarantined["raw_reference"].to_pylist()), "the person's pseudonym, no raw value"
     record = _record(loader, result.sha256)
     assert (record["new_count"], record["refused_count"], record["quarantined_count"]) == (1, 10, 10)
+
+
+def _count_ranges(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Settle repeats seven keys at a time; the returned list fills with each range's staged rows."""
+    monkeypatch.setattr(identity, "SLICE_ROWS", 7)
+    sizes: list[int] = []
+    read = identity._Slices.read
+
+    def counted(self: identity._Slices, number: int) -> pa.Table | None:
+        rows = read(self, number)
+        if rows is not None and self.folder.name == "staged":
+            sizes.append(rows.num_rows)
+        return rows
+
+    monkeypatch.setattr(identity._Slices, "read", counted)
+    return sizes
+
+
+def test_a_whole_extract_resent_is_settled_range_by_range_with_the_same_outcome(
+        scratch: tuple[Loader, str], extracts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loader, _ = scratch
+    first = loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    sizes = _count_ranges(monkeypatch)
+    header, rows, died = _five_deaths(extracts)
+    dead = {r.split(b";")[0]: r for r in died}
+    newcomers = [_other_person(r) for r in rows[-3:]]
+    whole = [dead.get(r.split(b";")[0], r) for r in rows] + newcomers
+    result = loader.load(BENEFICIARIES, _write(tmp_path / "whole.csv", header, whole, b"\r\n"))
+    assert result.status == "published", result
+    assert (result.rows_published, result.rows_updated, result.rows_new, result.rows_unchanged) == \
+        (8, 5, 3, first.rows_published - 5), result
+    assert len(sizes) > 10 and max(sizes) <= 7 * 2, sizes  # many ranges, each about SLICE_ROWS keys
+    now = _table(loader, BENEFICIARIES).scan().to_arrow()
+    assert now.num_rows == first.rows_published + 3
+    assert pa.compute.count_distinct(now["person_id"]).as_py() == now.num_rows, "a person holds one row"
+    assert now.filter(pa.compute.equal(now["death_month"], pa.scalar(dt.date(2026, 3, 1)))).num_rows == 5
+
+
+def test_a_whole_claims_file_resent_is_refused_range_by_range(
+        scratch: tuple[Loader, str], extracts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loader, _ = scratch
+    loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    first = loader.load(CLAIMS, extracts / "outpatient_claims.csv")
+    sizes = _count_ranges(monkeypatch)
+    copy = tmp_path / "claims-again.csv"
+    copy.write_bytes((extracts / "outpatient_claims.csv").read_bytes().replace(b"\n", b"\r\n"))
+    again = loader.load(CLAIMS, copy)
+    assert (again.status, again.rows_published, again.rows_refused) == ("published", 0, first.rows_published), again
+    assert len(sizes) > 10, sizes
+    assert _count(loader, CLAIMS) == first.rows_published
+    refused = _table(loader, "ops.quarantine").scan(
+        row_filter=f"file_sha256 == '{again.sha256}' and rule == 'already_loaded'").to_arrow()
+    assert refused.num_rows == first.rows_published
+    assert pa.compute.count_distinct(refused["row_number"]).as_py() == refused.num_rows
+    assert set(refused["earlier_file"].to_pylist()) == {"outpatient_claims.csv"}
 
 
 @pytest.mark.parametrize("source", ["hospital_stays.csv", "pharmacy_dispensations.parquet"])
