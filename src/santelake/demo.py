@@ -29,7 +29,7 @@ FROM iceberg.snds.hospital_stays s
 JOIN iceberg.ref.icd10_chapters c ON substr(s.main_diagnosis, 1, 3) BETWEEN c.first_code AND c.last_code
 GROUP BY 1, 2, 3
 HAVING count(DISTINCT s.person_id) >= 10
-ORDER BY 1, 4 DESC"""
+ORDER BY 1, 4 DESC, 2"""
 
 
 def _loaded_tables(settings: PlatformSettings) -> set[str]:

@@ -281,6 +281,7 @@ def test_a_policy_apply_and_a_load_are_recorded_with_who_and_what(layout: Layout
     from santelake.access.enforce import apply
     from santelake.ingest.landing import Landing, load_waiting
     from santelake.policy.build import build
+    from santelake.runtime.backup import LocalSite
     from santelake.runtime.platform import platform_settings
     from santelake.runtime.services.audit import client_environment
     from santelake.synth import synthesize
@@ -294,8 +295,20 @@ def test_a_policy_apply_and_a_load_are_recorded_with_who_and_what(layout: Layout
     apply(platform, build().compiled)
     report = synthesize(tmp_path / "extracts", scale=50, seed=time.time_ns() % 2**31)
     item = next(f for f in report.files if f.table == "beneficiaries")
-    key = Landing.of(platform).land(item.table, Path(item.path), f"audited-{time.time_ns()}.csv")
-    outcomes = load_waiting(platform)
+    # The stack's ingest DAG polls this landing bucket every 30 s: a run of it that listed the
+    # extract while this load ran would load it too and record "already-published" (CI met it).
+    # Paused, and its running loads waited for, so this load is the extract's only one.
+    site = LocalSite(layout)
+    site.pause_ingest()
+    try:
+        deadline = time.monotonic() + 300
+        while site.running_load_tasks():
+            assert time.monotonic() < deadline, "the ingest DAG's loads did not end"
+            time.sleep(2)
+        key = Landing.of(platform).land(item.table, Path(item.path), f"audited-{time.time_ns()}.csv")
+        outcomes = load_waiting(platform)
+    finally:
+        site.unpause_ingest()
     assert [o.status for o in outcomes if o.key == key] == ["published"]
 
     names, rows = query.run(layout, dev_token(layout, "chloe"),

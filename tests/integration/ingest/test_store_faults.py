@@ -27,6 +27,7 @@ from santelake.errors import SantelakeError
 from santelake.ingest.errors import PlatformFaultError
 from santelake.ingest.landing import INCOMING, Landing, load_waiting
 from santelake.ingest.load import SOURCE_HASH
+from santelake.lake.append import LOCAL_PREFIX
 from santelake.lake.catalog import open_catalog
 from santelake.lake.storage import s3_client
 from santelake.runtime.artifacts import minio_binary
@@ -238,7 +239,13 @@ LOAD = "from santelake.ingest.landing import load_waiting; from santelake.settin
 def _load_in_flight(settings: PlatformSettings, store: Store, tmp_path: Path,
                     seed: int) -> tuple[subprocess.Popen[str], Landing, str, int]:
     """A 1M-row claims load started in a process of its own, returned once it is writing data files;
-    with the landing bucket, the extract's key and its rows."""
+    with the landing bucket, the extract's key and its rows.
+
+    A load writes its open data files in its spill folder and uploads each whole when it closes
+    (``lake.append``): the first object in the store comes at the end of the load, too late to
+    kill a service "during" it (CI once killed the store after the commit). So the load counts
+    as writing once an open data file of its process is on local disk.
+    """
     import sys
 
     report = synthesize(tmp_path / "extracts", scale=100_000, seed=seed)
@@ -250,13 +257,13 @@ def _load_in_flight(settings: PlatformSettings, store: Store, tmp_path: Path,
     key = landing.land("outpatient_claims", Path(files["outpatient_claims"].path))
     child = subprocess.Popen([sys.executable, "-c", LOAD], env={**os.environ, **settings.as_environment()},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Once the load has written data files of its own (nothing of them published yet).
+    # Once the load writes data files of its own (nothing of them uploaded or published yet).
+    spill = settings.work_dir / "spill"
     deadline = time.monotonic() + 300
-    while not any(True for _ in store.client.list_objects("warehouse", prefix="snds/outpatient_claims/data/",
-                                                          recursive=True)):
+    while not any(path.is_file() for path in spill.glob(f"**/{LOCAL_PREFIX}{child.pid}-*/**/*")):
         assert child.poll() is None, f"the load ended before writing: {child.communicate()}"
         assert time.monotonic() < deadline, "the load wrote no data file"
-        time.sleep(0.2)
+        time.sleep(0.1)
     return child, landing, key, files["outpatient_claims"].rows
 
 
