@@ -261,11 +261,10 @@ def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender:
     with tempfile.TemporaryDirectory(prefix="settle-", dir=finder.spill_dir) as folder:
         lake, staged = _Slices(Path(folder) / "lake", bounds), _Slices(Path(folder) / "staged", bounds)
         try:
+            table_rows = full if full is not None else reader
             for index in files.tolist():
-                data = full.to_record_batches([tasks[index]]) if full is not None else \
-                    reader.to_record_batches([tasks[index]])
-                lake.gather((pa.Table.from_batches([batch]) for batch in data), keys, matched_hashes,
-                            columns if keep_latest else keys, LAKE_FILE, index)
+                lake.gather((pa.Table.from_batches([batch]) for batch in table_rows.to_record_batches([tasks[index]])),
+                            keys, matched_hashes, columns if keep_latest else keys, LAKE_FILE, index)
             for index, data_file in enumerate(appender.data_files):
                 staged.gather(_read_staged(appender, data_file, list(dict.fromkeys(keys + wanted))), keys,
                               matched_hashes, wanted, WHERE, index)
