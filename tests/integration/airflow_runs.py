@@ -13,6 +13,7 @@ import sys
 import textwrap
 from typing import Any
 
+from santelake.runtime import stack
 from santelake.runtime.layout import Layout
 from santelake.runtime.services.airflow import Airflow
 
@@ -55,6 +56,42 @@ RUN = textwrap.dedent("""
 """)
 
 
+RECENT = textwrap.dedent("""
+    import json, sys
+    from airflow.models import DagRun
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    dag_id, count = sys.argv[1], int(sys.argv[2])
+    with create_session() as session:
+        model = session.get(DagModel, dag_id)
+        runs = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(count).all()
+        print(json.dumps({"paused": None if model is None else bool(model.is_paused), "runs": [
+            {"run_id": r.run_id, "state": str(r.state), "tasks": sorted(
+                (t.task_id, str(t.state), t.try_number) for t in r.get_task_instances(session=session))}
+            for r in runs]}))
+""")
+
+
+def scheduler_report(layout: Layout, dag_id: str = "ingest", count: int = 4) -> str:
+    """What the stack's scheduler did last, for a wait's assertion message: each service's health,
+    whether ``dag_id`` is paused, its latest runs with their tasks' states, and the log of each task
+    that did not succeed. A wait that times out says why, not only that it did."""
+    lines = [f"{s.name}: {'healthy' if s.healthy else 'NOT healthy'} ({s.detail})" for s in stack.status(layout)]
+    result = subprocess.run([sys.executable, "-c", RECENT, dag_id, str(count)], env=Airflow(layout).process_env(),
+                            capture_output=True, text=True, timeout=300, check=False)
+    if result.returncode != 0:
+        return "\n".join([*lines, f"the metadatabase could not be read: {result.stderr[-2000:]}"])
+    recent = json.loads(result.stdout.strip().splitlines()[-1])
+    lines.append(f"{dag_id}: paused={recent['paused']}")
+    for run in recent["runs"]:
+        lines.append(f"run {run['run_id']}: {run['state']}, tasks {run['tasks']}")
+        for task_id, state, tries in run["tasks"]:
+            if state not in ("success", "None"):
+                log = task_log(layout, dag_id, run["run_id"], task_id, max(tries, 1))
+                lines.append(f"--- {task_id} ({state}):\n{log}")
+    return "\n".join(lines)
+
+
 def task_log(layout: Layout, dag_id: str, run_id: str, task_id: str, attempt: int) -> str:
     """The task's log events, one a line (the log files of the stack's Airflow)."""
     path = (Airflow(layout).home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
@@ -81,7 +118,8 @@ def run_dags(layout: Layout, confs: dict[str, dict[str, Any]], timeout: float = 
     last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, f"{last}\n{result.stderr[-3000:]}"
     outcome: dict[str, Any] = json.loads(last)
-    assert not outcome["pending"], f"runs not finished within {timeout}s: {outcome['pending']}"
+    assert not outcome["pending"], (f"runs not finished within {timeout}s: {outcome['pending']}\n"
+                                    + "\n".join(scheduler_report(layout, dag_id) for dag_id in outcome["pending"]))
     return outcome
 
 

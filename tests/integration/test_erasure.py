@@ -31,7 +31,7 @@ from santelake.ingest.landing import INCOMING, LOADED, Landing
 from santelake.runtime.layout import Layout
 from santelake.runtime.platform import platform_settings
 from santelake.synth import synthesize
-from tests.integration.airflow_runs import failures, run_dags
+from tests.integration.airflow_runs import failures, run_dags, scheduler_report
 
 SANTELAKE = str(Path(sys.executable).parent / "santelake")
 PERSON_TABLES = ("snds.beneficiaries", "snds.hospital_stays", "snds.outpatient_claims", "snds.gp_consultations",
@@ -205,7 +205,7 @@ def test_a_later_load_publishes_none_of_an_objecting_persons_rows(
 
     deadline = time.monotonic() + 300
     while key in {o.key for o in landing.objects(INCOMING)}:
-        assert time.monotonic() < deadline, "the scheduler did not load the extract"
+        assert time.monotonic() < deadline, f"the scheduler did not load the extract:\n{scheduler_report(layout)}"
         time.sleep(2)
 
     files = catalog.load_table(runner.schemas()["ops.ingested_files"].identifier)
@@ -257,7 +257,7 @@ def test_an_erasure_during_a_load_waits_for_it_and_both_complete(
     people.write_text("\n".join(nirs) + "\n")
     deadline = time.monotonic() + 120
     while not _load_holds_the_lock(catalog):
-        assert time.monotonic() < deadline, "the scheduler's load did not start"
+        assert time.monotonic() < deadline, f"the scheduler's load did not start:\n{scheduler_report(layout)}"
         time.sleep(0.2)
 
     result = _erase(layout, str(people))

@@ -73,11 +73,23 @@ def tail(path: Path, lines: int = 30) -> str:
     return "\n".join(content[-lines:])
 
 
+def healthy_marker(pid_file: Path) -> Path:
+    """Written once ``santelake up`` has seen the process's service healthy (``mark_healthy``);
+    removed when the process is started. Its supervisor, if any, restarts it only after that."""
+    return pid_file.with_name(pid_file.name + ".healthy")
+
+
+def mark_healthy(specs: Sequence[ProcessSpec]) -> None:
+    for spec in specs:
+        healthy_marker(spec.pid_file).touch()
+
+
 def start(spec: ProcessSpec) -> int:
     """Start ``spec`` in its own session unless it already runs; return its pid."""
     running = read_pid(spec.pid_file)
     if running is not None:
         return running
+    healthy_marker(spec.pid_file).unlink(missing_ok=True)
     spec.log_file.parent.mkdir(parents=True, exist_ok=True)
     spec.pid_file.parent.mkdir(parents=True, exist_ok=True)
     log = spec.log_file.open("ab")
@@ -124,6 +136,7 @@ def stop(spec: ProcessSpec, timeout: float = 60.0) -> bool:
     pid = read_pid(spec.pid_file)
     if pid is None:
         spec.pid_file.unlink(missing_ok=True)
+        healthy_marker(spec.pid_file).unlink(missing_ok=True)
         return False
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, spec.stop_signal)
@@ -135,6 +148,7 @@ def stop(spec: ProcessSpec, timeout: float = 60.0) -> bool:
             os.killpg(pid, signal.SIGKILL)
         time.sleep(0.5)
     spec.pid_file.unlink(missing_ok=True)
+    healthy_marker(spec.pid_file).unlink(missing_ok=True)
     return True
 
 

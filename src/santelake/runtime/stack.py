@@ -100,6 +100,7 @@ def up(layout: Layout, log: Log = print, only: tuple[str, ...] = ()) -> None:
             process.start(spec)
         process.wait_healthy(specs, lambda current=service: _as_tuple(current),  # type: ignore[misc]
                              timeout=layout.settings.start_timeout)
+        process.mark_healthy(specs)  # from now on, a supervised process that ends is started again
         service.after_start()
         log(f"{service.name}: healthy at {service.url} ({time.monotonic() - started:.0f}s)")
 

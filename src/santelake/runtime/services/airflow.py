@@ -75,12 +75,14 @@ class Airflow(Service):
 
     def processes(self) -> list[ProcessSpec]:
         env = self.process_env()
+        # Each is started again when it exits on its own: the scheduler and the dag-processor end
+        # when their database is away for a moment (runtime/keepalive.py; the kubelet's job on a cluster).
         return [
-            self.spec([self.airflow_bin, "dag-processor"], env, suffix="dag-processor"),
+            self.spec([self.airflow_bin, "dag-processor"], env, suffix="dag-processor", restart=True),
             # The worker log server binds every interface; logs are local files here anyway.
-            self.spec([self.airflow_bin, "scheduler", "--skip-serve-logs"], env, suffix="scheduler"),
+            self.spec([self.airflow_bin, "scheduler", "--skip-serve-logs"], env, suffix="scheduler", restart=True),
             self.spec([self.airflow_bin, "api-server"], env | {render.CLIENT_SECRET: self.client_secret()},
-                      suffix="api-server"),
+                      suffix="api-server", restart=True),
         ]
 
     def health(self) -> Health:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ssl
+import sys
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from santelake.runtime.layout import Layout
-from santelake.runtime.process import ProcessSpec
+from santelake.runtime.process import ProcessSpec, healthy_marker
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,18 @@ class Service(ABC):
     def url(self) -> str:
         return self.layout.url(self.port_keys[0]) if self.port_keys else ""
 
-    def spec(self, command: list[str], env: dict[str, str], *, suffix: str = "", **kwargs: object) -> ProcessSpec:
+    def spec(self, command: list[str], env: dict[str, str], *, suffix: str = "", restart: bool = False,
+             **kwargs: object) -> ProcessSpec:
+        """A process of this service; ``restart``: started again when it exits on its own, under
+        ``santelake.runtime.keepalive`` (the pid recorded is the supervisor's, in the same group)."""
         name = self.name + (f"-{suffix}" if suffix else "")
+        pid_file = self.layout.pid(name)
+        if restart:
+            command = [sys.executable, "-m", "santelake.runtime.keepalive", name,
+                       "--healthy-file", str(healthy_marker(pid_file)), "--", *command]
         return ProcessSpec(
             name=name, command=command, env=env, log_file=self.layout.log(name),
-            pid_file=self.layout.pid(name), **kwargs,  # type: ignore[arg-type]
+            pid_file=pid_file, **kwargs,  # type: ignore[arg-type]
         )
 
     def https_get(self, url: str, timeout: float = 3.0) -> tuple[int, bytes]:
