@@ -8,7 +8,12 @@ line endings (other bytes, so not "already loaded"), every row unchanged; and, w
 process; peak RSS is sampled during each load (resident memory, every 20 ms). The stack must
 be up (santelake up --only postgres minio).
 
+--claims DIR does the same for an event table: DIR holds santelake synth's beneficiaries.csv
+and outpatient_claims.csv (as `bench/ingest.py --work DIR` leaves them); it loads the persons,
+the claims, then the claims again with CRLF line endings, every row refused into quarantine.
+
 usage: .venv/bin/python bench/resend.py [--persons 250000 1000000] [--changed 0.01] [--work DIR]
+       .venv/bin/python bench/resend.py --claims DIR
 """
 
 from __future__ import annotations
@@ -42,13 +47,14 @@ def sample():
         time.sleep(0.02)
 threading.Thread(target=sample, daemon=True).start()
 try:
-    for label, path in json.loads(sys.argv[1]):
+    for table, label, path in json.loads(sys.argv[1]):
         peak[0] = 0
         start = time.perf_counter()
-        result = loader.load("snds.beneficiaries", Path(path))
+        result = loader.load(table, Path(path))
         print(json.dumps({"load": label, "seconds": time.perf_counter() - start, "peak_rss_mib": peak[0] / 2**20,
                           "read": result.rows_read, "published": result.rows_published,
-                          "updated": result.rows_updated, "unchanged": result.rows_unchanged}), flush=True)
+                          "updated": result.rows_updated, "unchanged": result.rows_unchanged,
+                          "refused": result.rows_refused}), flush=True)
 finally:
     for identifier in catalog.list_tables(namespace):
         catalog.purge_table(identifier)
@@ -98,6 +104,23 @@ def cut(source: Path, out: Path, persons: int, changed: float, crlf: bool) -> No
             written.write(";".join(fields) + end)
 
 
+def crlf_copy(source: Path, out: Path) -> None:
+    """``source`` with CRLF line endings: the same rows, other bytes."""
+    with source.open("rb") as rows, out.open("wb") as written:
+        for line in rows:
+            written.write(line.rstrip(b"\r\n") + b"\r\n")
+
+
+def run(plan: list[tuple[str, str, str]], size: str) -> None:
+    child = subprocess.run([sys.executable, "-c", CHILD, json.dumps(plan)], check=True, stdout=subprocess.PIPE,
+                           text=True)
+    for line in child.stdout.splitlines():
+        figures = json.loads(line)
+        print(f"{size:>10} {figures['load']:24} {figures['seconds']:>8.1f} {figures['peak_rss_mib']:>13.0f} "
+              f"{figures['published']:>10,} {figures['updated']:>8,} {figures['unchanged']:>10,} "
+              f"{figures['refused']:>10,}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--persons", type=int, nargs="+", default=[250_000, 1_000_000])
@@ -105,13 +128,26 @@ def main() -> None:
                         help="also re-send with this share of the persons given a death month (updates)")
     parser.add_argument("--work", type=Path, default=None,
                         help="a folder holding (or to hold) the synthetic extract; kept")
+    parser.add_argument("--claims", type=Path, default=None,
+                        help="a folder holding synth's beneficiaries.csv and outpatient_claims.csv: re-send the claims")
     args = parser.parse_args()
+    header = (f"{'rows':>10} {'load':24} {'seconds':>8} {'peak RSS MiB':>13} {'published':>10} {'updated':>8} "
+              f"{'unchanged':>10} {'refused':>10}")
+    if args.claims is not None:
+        claims = args.claims / "outpatient_claims.csv"
+        with tempfile.TemporaryDirectory(prefix="santelake-resend-") as scratch:
+            again = Path(scratch) / "outpatient_claims-again.csv"
+            crlf_copy(claims, again)
+            print(header)
+            run([("snds.beneficiaries", "persons", str(args.claims / "beneficiaries.csv")),
+                 ("snds.outpatient_claims", "first", str(claims)),
+                 ("snds.outpatient_claims", "re-sent, CRLF", str(again))], "claims")
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="santelake-bench-"))
     source = work / f"beneficiaries-{max(args.persons)}.csv"
     if not source.exists():
         write_beneficiaries(source, max(args.persons))
-    print(f"{'persons':>10} {'load':24} {'seconds':>8} {'peak RSS MiB':>13} {'published':>10} {'updated':>8} "
-          f"{'unchanged':>10}")
+    print(header.replace("      rows", "   persons"))
     with tempfile.TemporaryDirectory(prefix="santelake-resend-") as scratch:
         for persons in args.persons:
             loads = [("first", False, 0.0), ("re-sent, CRLF", True, 0.0)]
@@ -121,14 +157,8 @@ def main() -> None:
             for index, (label, crlf, changed) in enumerate(loads):
                 path = Path(scratch) / f"{persons}-{index}.csv"
                 cut(source, path, persons, changed, crlf)
-                plan.append((label, str(path)))
-            child = subprocess.run([sys.executable, "-c", CHILD, json.dumps(plan)], check=True,
-                                   stdout=subprocess.PIPE, text=True)
-            for line in child.stdout.splitlines():
-                figures = json.loads(line)
-                print(f"{persons:>10,} {figures['load']:24} {figures['seconds']:>8.1f} "
-                      f"{figures['peak_rss_mib']:>13.0f} {figures['published']:>10,} {figures['updated']:>8,} "
-                      f"{figures['unchanged']:>10,}", flush=True)
+                plan.append(("snds.beneficiaries", label, str(path)))
+            run(plan, f"{persons:,}")
 
 
 if __name__ == "__main__":

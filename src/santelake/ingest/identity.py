@@ -34,7 +34,7 @@ Staged files that lose rows are rewritten and the old ones removed (they were ne
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,16 +68,17 @@ class Repeats:
 
     updated: int = 0  # published, replacing the table's row under the same key
     unchanged: int = 0  # identical to the table's row: not published again
-    # Row number, raw reference (the person's pseudonym, if the table has one) and earlier file of
-    # each row set aside in quarantine.
-    refusals: list[tuple[int, str | None, str]] = field(default_factory=list)
+    refused: int = 0  # set aside in quarantine, a range at a time (``SetAside``), never all held here
+    # The lowest row number refused and the earlier file holding its key, for the load's message.
+    first_refused: tuple[int, str] | None = None
     # Key hashes of the table's rows this load writes again (a file rewritten without its
     # replaced rows): the load's run of the key index covers them too.
     rewritten: list[np.ndarray] = field(default_factory=list)
 
-    @property
-    def refused(self) -> int:
-        return len(self.refusals)
+
+# Where refused rows go as each range is settled: their row numbers, raw references (the person's
+# pseudonym, if the table has one) and the earlier file holding each one's key.
+SetAside = Callable[[list[int], list[str | None], list[str]], None]
 
 
 def _staged_range(table: Any, keys: list[str], staged: list[Any]) -> BooleanExpression:
@@ -225,15 +226,18 @@ def _sources(table: Any) -> dict[str, str]:
 
 
 def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender: ChunkedAppend,
-           hashes: FileHashes | None = None) -> Repeats:
+           hashes: FileHashes | None = None, set_aside: SetAside | None = None) -> Repeats:
     """Settle the staged rows of ``appender`` whose key ``table`` already holds; see the module's docstring.
 
     Call after every row is staged (``appender.data_files``) and the finder resolved. ``hashes``:
-    the load's key hashes, to skip the data files the table's key index clears.
+    the load's key hashes, to skip the data files the table's key index clears. ``set_aside``
+    takes the refused rows of a ``refuse`` table (the quarantine), a range at a time.
     """
     repeats = Repeats()
     if declared.on_repeat is None or not declared.identifier_fields or table.current_snapshot() is None:
         return repeats
+    if declared.on_repeat is OnRepeat.REFUSE and set_aside is None:
+        raise ValueError(f"{declared.full_name} refuses repeated keys: settle needs where to set them aside")
     keys = list(declared.identifier_fields)
     reader, tasks = _scan_tasks(table, tuple(keys), _staged_range(table, keys, appender.data_files))
     tasks, unindexed = _indexed(table, tasks, hashes)
@@ -282,11 +286,11 @@ def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender:
                 if keep_latest:
                     _keep_latest(keys, columns, pairs, lake_rows, drops, repeats)
                 else:
-                    _refuse(keys, pairs, (matched_hashes, matched_rows), paths, sources, drops, repeats)
+                    assert set_aside is not None
+                    _refuse(keys, pairs, (matched_hashes, matched_rows), paths, sources, drops, repeats, set_aside)
         finally:
             lake.close()
             staged.close()
-    repeats.refusals.sort()
     if full is not None:
         for index, positions in sorted(drops.lake.items()):
             data = full.to_table([tasks[index]]).select(columns)
@@ -378,15 +382,23 @@ class _Slices:
 
 
 def _refuse(keys: list[str], pairs: pa.Table, published: tuple[np.ndarray, np.ndarray], paths: list[str],
-            sources: dict[str, str], drops: _Drops, repeats: Repeats) -> None:
+            sources: dict[str, str], drops: _Drops, repeats: Repeats, set_aside: SetAside) -> None:
+    """Set one range's repeated rows aside, each once, naming the earliest table file holding its key."""
     first = pairs.group_by(keys + ([PERSON] if PERSON in pairs.column_names else []) + [WHERE, POSITION]) \
         .aggregate([(LAKE_FILE, "min")])
     hashes, numbers = published
     rows = numbers[np.searchsorted(hashes, row_hashes(first, keys))].tolist()
     people = first[PERSON].to_pylist() if PERSON in first.column_names else [None] * first.num_rows
-    for row, person, index in zip(rows, people, first[f"{LAKE_FILE}_min"].to_pylist(), strict=True):
-        path = paths[index]
-        repeats.refusals.append((row, person, sources.get(path) or f"an earlier load ({path})"))
+    # One string per earlier file, shared by its rows.
+    named = {index: sources.get(paths[index]) or f"an earlier load ({paths[index]})"
+             for index in pc.unique(first[f"{LAKE_FILE}_min"]).to_pylist()}
+    earlier = [named[index] for index in first[f"{LAKE_FILE}_min"].to_pylist()]
+    set_aside(rows, people, earlier)
+    if rows:
+        lowest = int(np.argmin(rows))
+        if repeats.first_refused is None or rows[lowest] < repeats.first_refused[0]:
+            repeats.first_refused = (rows[lowest], earlier[lowest])
+    repeats.refused += len(rows)
     drops.add(drops.staged, first, WHERE)
 
 

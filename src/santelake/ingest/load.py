@@ -425,11 +425,9 @@ class Loader:
         # Every row is staged: the keys an earlier load published are settled as the table says.
         hashes = FileHashes((chunk for chunk, _ in finder.published()), finder.published_count(), finder.spill_dir) \
             if declared.on_repeat is not None and declared.identifier_fields else None
-        repeats = settle(table, declared, finder, appender, hashes)
-        if repeats.refusals:
-            quarantine.add([row for row, _, _ in repeats.refusals], [ALREADY_LOADED] * repeats.refused,
-                           [person for _, person, _ in repeats.refusals],
-                           [earlier for _, _, earlier in repeats.refusals])
+        repeats = settle(table, declared, finder, appender, hashes,
+                         lambda rows, people, earlier: quarantine.add(rows, [ALREADY_LOADED] * len(rows), people,
+                                                                      earlier))
         published -= repeats.unchanged + repeats.refused
         summary = {ROWS_READ: str(read), "santelake.rows-published": str(published),
                    "santelake.rows-quarantined": str(len(quarantine)), ROWS_UPDATED: str(repeats.updated),
@@ -457,11 +455,10 @@ class Loader:
             LOG.warning("%s: the key index's run of this load was not written (%s); the next load of %s reads "
                         "these data files' keys instead", path.name, run.exception(), declared.full_name)
         message = ""
-        if repeats.refused:
-            earliest = repeats.refusals[0][2]
+        if repeats.first_refused is not None:
+            row, earliest = repeats.first_refused
             message = (f"{path.name}: {repeats.refused:,} rows repeat a key an earlier load published (the first, "
-                       f"row {repeats.refusals[0][0]}, from {earliest}); set aside in ops.quarantine as "
-                       f"{ALREADY_LOADED}")
+                       f"row {row}, from {earliest}); set aside in ops.quarantine as {ALREADY_LOADED}")
         result = LoadResult(declared.full_name, path.name, sha256, PUBLISHED, read, published, len(quarantine),
                             message, docs, repeats.updated, repeats.unchanged, repeats.refused, opposed_rows)
         self._record(files_table, result)

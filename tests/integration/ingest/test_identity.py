@@ -19,6 +19,7 @@ import pytest
 from santelake.ingest import identity
 from santelake.ingest.dedupe import row_hashes
 from santelake.ingest.load import Loader
+from santelake.ingest.quarantine import Quarantine
 from santelake.lake.storage import ingest_client
 from santelake.settings import PlatformSettings
 
@@ -195,11 +196,23 @@ def test_a_whole_claims_file_resent_is_refused_range_by_range(
     loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
     first = loader.load(CLAIMS, extracts / "outpatient_claims.csv")
     sizes = _count_ranges(monkeypatch)
+    added: list[int] = []
+    add = Quarantine.add
+
+    def counted(self: Quarantine, rows: Any, rules: Any, *args: Any) -> None:
+        added.extend(len(rows) for rule in set(rules) if rule == "already_loaded")
+        add(self, rows, rules, *args)
+
+    monkeypatch.setattr(Quarantine, "add", counted)
     copy = tmp_path / "claims-again.csv"
     copy.write_bytes((extracts / "outpatient_claims.csv").read_bytes().replace(b"\n", b"\r\n"))
     again = loader.load(CLAIMS, copy)
     assert (again.status, again.rows_published, again.rows_refused) == ("published", 0, first.rows_published), again
     assert len(sizes) > 10, sizes
+    # Set aside range by range (by key hash, not by row), never all held at once; the message
+    # still names the lowest row.
+    assert len(added) > 10 and max(added) <= 7 * 2 and sum(added) == first.rows_published, added
+    assert "(the first, row 1, from outpatient_claims.csv)" in again.message, again.message
     assert _count(loader, CLAIMS) == first.rows_published
     refused = _table(loader, "ops.quarantine").scan(
         row_filter=f"file_sha256 == '{again.sha256}' and rule == 'already_loaded'").to_arrow()
