@@ -250,7 +250,7 @@ def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender:
     if not len(candidate_hashes):
         return repeats
     # The staged rows whose key hash an earlier load's row shares: compared exactly below.
-    matched_hashes, matched_rows = _published_rows(finder, np.unique(candidate_hashes))
+    matched_hashes, matched_rows = _published_rows(finder, sorted_unique(candidate_hashes))
     if not len(matched_hashes):
         return repeats
     files = np.unique(candidate_files[member(candidate_hashes, matched_hashes)])

