@@ -111,6 +111,11 @@ def crlf_copy(source: Path, out: Path) -> None:
             written.write(line.rstrip(b"\r\n") + b"\r\n")
 
 
+def table_header(size: str) -> str:
+    return (f"{size:>10} {'load':24} {'seconds':>8} {'peak RSS MiB':>13} {'published':>10} {'updated':>8} "
+            f"{'unchanged':>10} {'refused':>10}")
+
+
 def run(plan: list[tuple[str, str, str]], size: str) -> None:
     child = subprocess.run([sys.executable, "-c", CHILD, json.dumps(plan)], check=True, stdout=subprocess.PIPE,
                            text=True)
@@ -131,14 +136,12 @@ def main() -> None:
     parser.add_argument("--claims", type=Path, default=None,
                         help="a folder holding synth's beneficiaries.csv and outpatient_claims.csv: re-send the claims")
     args = parser.parse_args()
-    header = (f"{'rows':>10} {'load':24} {'seconds':>8} {'peak RSS MiB':>13} {'published':>10} {'updated':>8} "
-              f"{'unchanged':>10} {'refused':>10}")
     if args.claims is not None:
         claims = args.claims / "outpatient_claims.csv"
         with tempfile.TemporaryDirectory(prefix="santelake-resend-") as scratch:
             again = Path(scratch) / "outpatient_claims-again.csv"
             crlf_copy(claims, again)
-            print(header)
+            print(table_header("rows"))
             run([("snds.beneficiaries", "persons", str(args.claims / "beneficiaries.csv")),
                  ("snds.outpatient_claims", "first", str(claims)),
                  ("snds.outpatient_claims", "re-sent, CRLF", str(again))], "claims")
@@ -147,7 +150,7 @@ def main() -> None:
     source = work / f"beneficiaries-{max(args.persons)}.csv"
     if not source.exists():
         write_beneficiaries(source, max(args.persons))
-    print(header.replace("      rows", "   persons"))
+    print(table_header("persons"))
     with tempfile.TemporaryDirectory(prefix="santelake-resend-") as scratch:
         for persons in args.persons:
             loads = [("first", False, 0.0), ("re-sent, CRLF", True, 0.0)]

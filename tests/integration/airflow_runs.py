@@ -85,10 +85,8 @@ def scheduler_report(layout: Layout, dag_id: str = "ingest", count: int = 4) -> 
     lines.append(f"{dag_id}: paused={recent['paused']}")
     for run in recent["runs"]:
         lines.append(f"run {run['run_id']}: {run['state']}, tasks {run['tasks']}")
-        for task_id, state, tries in run["tasks"]:
-            if state not in ("success", "None"):
-                log = task_log(layout, dag_id, run["run_id"], task_id, max(tries, 1))
-                lines.append(f"--- {task_id} ({state}):\n{log}")
+        if logs := failures(layout, dag_id, run):
+            lines.append(logs)
     return "\n".join(lines)
 
 
@@ -124,8 +122,8 @@ def run_dags(layout: Layout, confs: dict[str, dict[str, Any]], timeout: float = 
 
 
 def failures(layout: Layout, dag_id: str, run: dict[str, Any]) -> str:
-    """The logs of the run's tasks that did not succeed, for an assertion's message."""
+    """The logs of the run's tasks that ran and did not succeed, for an assertion's message."""
     return "\n".join(f"--- {task_id} ({state}):\n{task_log(layout, dag_id, run['run_id'], task_id, max(tries, 1))}"
-                     for task_id, state, tries in run["tasks"] if state != "success")
+                     for task_id, state, tries in run["tasks"] if state not in ("success", "None"))
 
 

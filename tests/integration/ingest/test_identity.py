@@ -200,7 +200,8 @@ def test_a_whole_claims_file_resent_is_refused_range_by_range(
     add = Quarantine.add
 
     def counted(self: Quarantine, rows: Any, rules: Any, *args: Any) -> None:
-        added.extend(len(rows) for rule in set(rules) if rule == "already_loaded")
+        if "already_loaded" in rules:
+            added.append(len(rows))
         add(self, rows, rules, *args)
 
     monkeypatch.setattr(Quarantine, "add", counted)
