@@ -31,6 +31,7 @@ from santelake.names import CATALOG_DATABASE, CATALOG_ROLE, LANDING_BUCKET, REAL
 
 ENV_PREFIX = "SANTELAKE_"
 POLICY_TARGET_FILE = "file"
+KEY_CACHE_BYTES = 2 << 30  # about 270M rows' key hashes
 POLICY_TARGET_CONFIGMAP = "configmap"
 
 
@@ -99,6 +100,9 @@ class PlatformSettings(BaseModel):
     schemas_dir: ExistingDirectory = Field(description="the iceberg_schemas/ folder")
     policies_dir: ExistingDirectory = Field(description="the policies/ folder")
     work_dir: Path = Field(description="a writable folder for downloads, spills and Data Docs")
+    key_cache_bytes: int = Field(
+        KEY_CACHE_BYTES, ge=0, description="bytes of the work folder a loader may keep the tables' key index in, "
+                                           "decoded (8 a loaded row; 0: read it from the object store at every load)")
     keycloak_url: HttpsUrl = Field(description="Keycloak's base URL, https://host:port")
     keycloak_admin_user: str = Field(min_length=1, description="a Keycloak administrator of the master realm")
     keycloak_admin_password_file: ExistingFile = Field(description="a file holding that administrator's password")

@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from trino.exceptions import TrinoQueryError
 
@@ -109,6 +110,37 @@ def _erase_killed_at(layout: Layout, step: str, file: Path) -> str:
     return "".join(printed)
 
 
+def _key_cache_with_runs(settings: Any, catalog: Any, tmp_path: Path) -> dict[str, Path]:
+    """The folders of the loads' key cache (``keyindex.RunCache``) holding the runs of each person
+    table with keys. A table with runs has a row group of each read, as a load's check would; one
+    without (an earlier erasure deleted them) gets the run a load's check writes for files no run
+    covers: the hashes of every key it holds."""
+    from santelake.ingest.dedupe import row_hashes
+    from santelake.ingest.keyindex import SIGN, FileHashes, KeyIndex, as_int64, sorted_unique
+
+    cache = runner.key_cache(settings)
+    folders = {}
+    for name in PERSON_TABLES:
+        declared = runner.schemas()[name]
+        keys = list(declared.identifier_fields)
+        if not keys or not catalog.table_exists(declared.identifier):
+            continue
+        table = catalog.load_table(declared.identifier)
+        index = KeyIndex(table, cache)
+        runs = index.runs()
+        if runs:
+            first = runs[0].metadata.row_group(0).column(0).statistics.min  # a hash the run holds: its group is read
+            index.repeated(runs, FileHashes([np.array([first], dtype=np.int64).view(np.uint64) ^ SIGN], 1, tmp_path))
+        else:
+            files = [task.file.file_path for task in table.scan().plan_files()]
+            held = table.scan(selected_fields=tuple(keys)).to_arrow()
+            index.write(files, [sorted_unique(as_int64(row_hashes(held, keys)))])
+        folders[name] = cache.table_folder(index.location)
+        assert folders[name].exists(), name
+    assert "snds.beneficiaries" in folders and "snds.outpatient_claims" in folders, folders
+    return folders
+
+
 def _assert_erased(before: dict[str, Counter[str]], after: dict[str, Counter[str]], pseudonyms: list[str]) -> None:
     gone = 0
     for name, counts in before.items():
@@ -141,6 +173,7 @@ def test_three_persons_erased_leave_no_trace_and_exactly_their_rows_go(
     from santelake.erasure.proof import Needles
 
     assert not erasure_of(settings, log=lambda _: None).prove(Needles(pseudonyms, nirs)).clean
+    cached = _key_cache_with_runs(settings, catalog, tmp_path)
     people = tmp_path / "objections.txt"
     people.write_text("# three objections\n" + "\n".join(nirs) + "\n")
 
@@ -154,6 +187,8 @@ def test_three_persons_erased_leave_no_trace_and_exactly_their_rows_go(
     for pseudonym in pseudonyms:
         assert pseudonym not in result.stdout + result.stderr
     _assert_erased(before, _counts(catalog), pseudonyms)
+    # The loads' local copies of the key index went with the runs (they hash the persons' keys).
+    assert not [name for name, folder in cached.items() if folder.exists()]
     # The compliance officer reads the erasure's report in the audit trail: counts, no person.
     names, rows = query.run(layout, dev_token(layout, "chloe"),
                             f"SELECT subject, payload FROM audit.audit.records WHERE seq > {head} "

@@ -37,6 +37,7 @@
 - {name: {{ $p.env.schemas_dir }}, value: {{ $p.schemasDir | quote }}}
 - {name: {{ $p.env.policies_dir }}, value: {{ $p.policiesDir | quote }}}
 - {name: {{ $p.env.work_dir }}, value: {{ $p.workDir | quote }}}
+- {name: {{ $p.env.key_cache_bytes }}, value: {{ .Values.ingestion.keyCacheBytes | int64 | quote }}}
 - {name: {{ $p.env.keycloak_url }}, value: {{ printf "https://%s:8443" (include "santelake.keycloakHost" .) | quote }}}
 - name: {{ $p.env.keycloak_admin_user }}
   valueFrom: {secretKeyRef: {name: {{ include "santelake.requiredSecret" (list . "secrets.keycloakAdmin" "keys username and password") }}, key: username}}

@@ -23,7 +23,8 @@ def erasure_of(settings: PlatformSettings, log: Callable[[str], None] = print) -
     from santelake.lake.storage import ingest_client
 
     return Erasure(open_catalog(settings), runner.schemas(settings.schemas_dir), runner.pseudonymiser(settings),
-                   ingest_client(settings), settings.warehouse_bucket, settings.landing_bucket, log=log)
+                   ingest_client(settings), settings.warehouse_bucket, settings.landing_bucket, log=log,
+                   key_cache=runner.key_cache(settings))
 
 
 def cmd_erase(args: argparse.Namespace) -> int:

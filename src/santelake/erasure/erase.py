@@ -45,6 +45,7 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In, Or
 from santelake.erasure.proof import Needles, Proof, landed_hits, scan_bucket
 from santelake.erasure.register import OppositionRegister, is_pseudonym
 from santelake.errors import SantelakeError
+from santelake.ingest.keyindex import KeyIndex, RunCache
 from santelake.ingest.landing import INCOMING, LOADED, REJECTED
 from santelake.lake.append import ChunkedAppend
 from santelake.pseudonymise import Pseudonymiser
@@ -326,11 +327,14 @@ class Erasure:
 
     def __init__(self, catalog: Any, schemas: dict[str, TableSchema], pseudonymiser: Pseudonymiser, client: Any,
                  warehouse_bucket: str, landing_bucket: str, log: Callable[[str], None] = print,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 key_cache: RunCache | None = None) -> None:
         self.catalog, self.schemas, self.pseudonymiser, self.client = catalog, schemas, pseudonymiser, client
         self.warehouse_bucket, self.landing_bucket = warehouse_bucket, landing_bucket
         self.register = OppositionRegister.of(catalog)
         self.log, self.clock = log, clock
+        # The loads' local copies of the key index's runs (this machine's): forgotten with the runs.
+        self.key_cache = key_cache
 
     def _step(self, name: str) -> None:
         self.log(f"step {name}")
@@ -372,6 +376,7 @@ class Erasure:
                                        "history is not: retry those loads (they wait in the landing bucket), "
                                        "then run `santelake erase` again")
                 report.history.append(forget_table_history(table, target.name, self.client, locked_at))
+                KeyIndex(table, self.key_cache).forget_cached()
             self._step("landing")
             self._erase_landed(needles, report)
             self._step("versions")

@@ -49,7 +49,15 @@ from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import ManifestContent
 
 from santelake.ingest.dedupe import BloomFilter, DuplicateFinder, row_hashes
-from santelake.ingest.keyindex import BACKFILL_ROWS, FileHashes, KeyIndex, as_int64, member, sorted_unique
+from santelake.ingest.keyindex import (
+    BACKFILL_ROWS,
+    FileHashes,
+    KeyIndex,
+    RunCache,
+    as_int64,
+    member,
+    sorted_unique,
+)
 from santelake.lake.append import ChunkedAppend
 from santelake.schema import OnRepeat, TableSchema
 
@@ -144,7 +152,8 @@ def _candidates(reader: Any, tasks: list[Any], keys: list[str], seen: BloomFilte
     return np.concatenate(hashes), np.concatenate(where), gathered
 
 
-def _indexed(table: Any, tasks: list[Any], hashes: FileHashes | None) -> tuple[list[Any], set[str]]:
+def _indexed(table: Any, tasks: list[Any], hashes: FileHashes | None,
+             cache: RunCache | None = None) -> tuple[list[Any], set[str]]:
     """The tasks whose data files must be read, and those of them no run of the key index covers.
 
     A file a run covers is skipped when that run holds none of the load's ``hashes``.
@@ -152,7 +161,7 @@ def _indexed(table: Any, tasks: list[Any], hashes: FileHashes | None) -> tuple[l
     paths = {task.file.file_path for task in tasks}
     if hashes is None or not paths:
         return tasks, paths
-    index = KeyIndex(table)
+    index = KeyIndex(table, cache)
     runs = [run for run in index.runs() if run.files & paths]
     covered = set().union(*(run.files for run in runs)) & paths
     repeated = index.repeated(runs, hashes)
@@ -226,12 +235,14 @@ def _sources(table: Any) -> dict[str, str]:
 
 
 def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender: ChunkedAppend,
-           hashes: FileHashes | None = None, set_aside: SetAside | None = None) -> Repeats:
+           hashes: FileHashes | None = None, set_aside: SetAside | None = None,
+           key_cache: RunCache | None = None) -> Repeats:
     """Settle the staged rows of ``appender`` whose key ``table`` already holds; see the module's docstring.
 
     Call after every row is staged (``appender.data_files``) and the finder resolved. ``hashes``:
     the load's key hashes, to skip the data files the table's key index clears. ``set_aside``
-    takes the refused rows of a ``refuse`` table (the quarantine), a range at a time.
+    takes the refused rows of a ``refuse`` table (the quarantine), a range at a time. ``key_cache``:
+    where the key index's runs are kept decoded on local disk (none: read from the store).
     """
     repeats = Repeats()
     if declared.on_repeat is None or not declared.identifier_fields or table.current_snapshot() is None:
@@ -240,12 +251,13 @@ def settle(table: Any, declared: TableSchema, finder: DuplicateFinder, appender:
         raise ValueError(f"{declared.full_name} refuses repeated keys: settle needs where to set them aside")
     keys = list(declared.identifier_fields)
     reader, tasks = _scan_tasks(table, tuple(keys), _staged_range(table, keys, appender.data_files))
-    tasks, unindexed = _indexed(table, tasks, hashes)
+    tasks, unindexed = _indexed(table, tasks, hashes, key_cache)
     whole = None if hashes is None else ArrowScan(table.metadata, table.io, table.schema().select(*keys), AlwaysTrue())
     candidate_hashes, candidate_files, gathered = _candidates(reader, tasks, keys, finder.seen, whole, unindexed)
     if gathered:
         # Files written before the index (or by Trino) get a run once read: later loads skip them.
-        KeyIndex(table).write(list(gathered), [sorted_unique(as_int64(np.concatenate(list(gathered.values()))))])
+        backfill = sorted_unique(as_int64(np.concatenate(list(gathered.values()))))
+        KeyIndex(table, key_cache).write(list(gathered), [backfill])
         gathered.clear()
     if not len(candidate_hashes):
         return repeats

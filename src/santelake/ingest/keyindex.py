@@ -20,12 +20,23 @@ later deleted, which costs a read, never a miss). A run that covers no live file
 an erasure removes the runs of the tables it rewrites with their other unreferenced objects.
 
 Memory: one part of the file's hashes (at most ``PART_ROWS``) and one row group of a run.
+
+A ``RunCache`` keeps the runs' row groups decoded on the loader's local disk (8 bytes a hash),
+filled as runs are written and read: a later check reads them from there, not through the
+object store, TLS and Parquet's decoding. Runs never change once written (a new run has a new
+name), so a cached row group is never stale; one that does not match its run's footer (size,
+first and last hash) is dropped and read from the store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import logging
 import math
+import os
+import shutil
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -38,11 +49,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+log = logging.getLogger(__name__)
+
 INDEX_DIR = "santelake-keys"
 FILES_KEY = b"santelake.files"
 HASH = "h"
 SIGN = np.uint64(1 << 63)
 PART_ROWS = 1 << 23  # the file's hashes held in memory at a time: 64 MiB
+PENDING = ".pending-"  # a run's cached groups while the run is written (``RunCache.put``)
 ROW_GROUP = 1 << 20  # a run's hashes read at a time: 8 MiB
 WORKERS = 2  # row groups of runs read and merged at once (the machine's cores)
 BACKFILL_ROWS = 1 << 23  # hashes of files no run covers, gathered while the check reads them anyway
@@ -173,11 +187,138 @@ def _overlaps(run: Run, group: int, part: np.ndarray) -> bool:
     return stats is None or not stats.has_min_max or not (stats.max < int(part[0]) or stats.min > int(part[-1]))
 
 
+def _name(run_path: str) -> str:
+    """A run's cache folder name: its file name (``run-<uuid4>.parquet``, unique to the run)."""
+    return run_path.rsplit("/", 1)[-1].removesuffix(".parquet")
+
+
+class RunCache:
+    """Row groups of runs, decoded, in ``folder``: ``<table>/<run>/<group>.i64``, raw int64, at
+    most ``limit`` bytes in all (the runs least recently used are removed first; 0 keeps nothing).
+    ``<table>`` names the table's index location (a hash of it).
+
+    A cache, never a source of truth: a group missing, unreadable or not matching its run's footer
+    is read from the store, and a failure to write one only loses the speed-up. A run the store no
+    longer lists (pruned, erased, dropped by a re-keying) is removed from it whenever its table's
+    runs are listed; an erasure removes its tables' folders (``forget``). Several loads may share
+    the folder: each group is written under a temporary name, then renamed.
+    """
+
+    SUFFIX = ".i64"
+
+    def __init__(self, folder: Path, limit: int) -> None:
+        if limit < 0:
+            raise ValueError(f"a key cache's size must be 0 or more bytes, not {limit}")
+        self.folder = folder
+        self.limit = limit
+
+    def table_folder(self, index: str) -> Path:
+        """The folder of the runs under ``index`` (a ``KeyIndex.location``)."""
+        return self.folder / hashlib.sha256(index.encode()).hexdigest()[:24]
+
+    def _path(self, index: str, run_path: str, group: int, pending: bool = False) -> Path:
+        return self.table_folder(index) / f"{PENDING if pending else ''}{_name(run_path)}" / f"{group:05d}{self.SUFFIX}"
+
+    def get(self, index: str, run: Run, group: int) -> np.ndarray | None:
+        """The group's hashes, if cached whole and matching the run's footer."""
+        if not self.limit:
+            return None
+        path = self._path(index, run.path, group)
+        meta = run.metadata.row_group(group)
+        try:
+            # Mapped, not copied: the merge reads it once, from the page cache.
+            values = np.memmap(path, dtype=np.int64, mode="r") if path.stat().st_size else np.empty(0, np.int64)
+            os.utime(path.parent)  # recently used: removed last
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("key cache: cannot read %s (%s); reading the run from the store", path, exc)
+            return None
+        stats = meta.column(0).statistics
+        if len(values) != meta.num_rows or (
+                len(values) and stats is not None and stats.has_min_max
+                and (int(values[0]) != stats.min or int(values[-1]) != stats.max)):
+            log.warning("key cache: %s does not match its run's footer; removed, the run is read from the store", path)
+            path.unlink(missing_ok=True)
+            return None
+        return values
+
+    def put(self, index: str, run_path: str, group: int, values: np.ndarray, pending: bool = False) -> None:
+        """Keep a row group; ``pending``: of a run being written, not listed yet (``publish`` it once written)."""
+        if not self.limit:
+            return
+        path = self._path(index, run_path, group, pending)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            np.ascontiguousarray(values, dtype=np.int64).tofile(temporary)
+            os.replace(temporary, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            log.warning("key cache: cannot write %s (%s); later checks read this run from the store", path, exc)
+
+    def publish(self, index: str, run_path: str) -> None:
+        """The run's pending groups, kept as its own, now that the store holds it."""
+        folder = self._path(index, run_path, 0).parent
+        try:
+            os.replace(self._path(index, run_path, 0, pending=True).parent, folder)
+        except FileNotFoundError:
+            pass  # nothing was kept (the cache could not be written)
+        except OSError as exc:
+            log.warning("key cache: cannot keep %s (%s)", folder, exc)
+
+    def sync(self, index: str, live: Iterable[str]) -> int:
+        """Remove the cached runs under ``index`` that are not among the ``live`` run paths; how many.
+        Runs still being written (``pending``) are left to their writer."""
+        keep = {_name(path) for path in live}
+        gone = [entry.path for entry in self._entries(self.table_folder(index))
+                if entry.name not in keep and not entry.name.startswith(PENDING)]
+        for path in gone:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(gone)
+
+    def forget(self, index: str) -> None:
+        """Remove every cached run under ``index`` (an erasure's step: a failure is raised, not logged)."""
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(self.table_folder(index))
+
+    def _entries(self, folder: Path | str) -> list[os.DirEntry[str]]:
+        try:
+            return [entry for entry in os.scandir(folder) if entry.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            log.warning("key cache: cannot list %s (%s)", folder, exc)
+            return []
+
+    def trim(self) -> int:
+        """Remove the least recently used runs until the cache holds at most ``limit`` bytes; how many."""
+        runs = []
+        for table in self._entries(self.folder):
+            for entry in self._entries(table.path):
+                try:
+                    size = sum(item.stat().st_size for item in os.scandir(entry.path) if item.is_file())
+                    runs.append((entry.stat().st_mtime, size, entry.path))
+                except FileNotFoundError:
+                    continue  # removed meanwhile by another load's trim
+        total = sum(size for _, size, _ in runs)
+        removed = 0
+        for _, size, path in sorted(runs):
+            if total <= self.limit:
+                break
+            shutil.rmtree(path, ignore_errors=True)
+            total -= size
+            removed += 1
+        return removed
+
+
 class KeyIndex:
     """The runs of one table: listed, matched against a load's hashes, written."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, cache: RunCache | None = None) -> None:
         self.table = table
+        self.cache = cache
         self.location = table.metadata.location.rstrip("/") + f"/{INDEX_DIR}/"
 
     def _fs(self) -> tuple[Any, str]:
@@ -199,14 +340,19 @@ class KeyIndex:
                 metadata = pq.read_metadata(stream)
             files = json.loads((metadata.metadata or {}).get(FILES_KEY, b"[]"))
             found.append(Run(location, frozenset(files), metadata))
+        if self.cache:
+            self.cache.sync(self.location, [run.path for run in found])
         return found
 
     def prune(self, live: set[str]) -> int:
         """Delete the runs that cover none of the ``live`` data files; how many. Always safe: a file
         no run covers is read by the check, never skipped."""
-        dead = [run for run in self.runs() if not run.files & live]
+        runs = self.runs()
+        dead = [run for run in runs if not run.files & live]
         for run in dead:
             self.table.io.delete(run.path)
+        if self.cache:
+            self.cache.sync(self.location, [run.path for run in runs if run not in dead])
         return len(dead)
 
     def repeated(self, runs: list[Run], hashes: FileHashes) -> set[str]:
@@ -227,12 +373,16 @@ class KeyIndex:
         def check(run: Run, group: int, part: np.ndarray) -> None:
             if run.path in hit:
                 return
-            mine: dict[str, pq.ParquetFile] = local.__dict__.setdefault("files", {})
-            if run.path not in mine:
-                mine[run.path] = pq.ParquetFile(self.table.io.new_input(run.path).open(), metadata=run.metadata)
-                with guard:
-                    opened.append(mine[run.path])
-            values = mine[run.path].read_row_group(group, columns=[HASH]).column(0).to_numpy()
+            values = self.cache.get(self.location, run, group) if self.cache else None
+            if values is None:
+                mine: dict[str, pq.ParquetFile] = local.__dict__.setdefault("files", {})
+                if run.path not in mine:
+                    mine[run.path] = pq.ParquetFile(self.table.io.new_input(run.path).open(), metadata=run.metadata)
+                    with guard:
+                        opened.append(mine[run.path])
+                values = mine[run.path].read_row_group(group, columns=[HASH]).column(0).to_numpy()
+                if self.cache:
+                    self.cache.put(self.location, run.path, group, values)
             if shares_a_hash(part, values):
                 hit.add(run.path)
 
@@ -250,6 +400,8 @@ class KeyIndex:
         finally:
             for run in opened:
                 run.close()
+            if self.cache:
+                self.cache.trim()
         return hit
 
     def write(self, files: list[str], parts: Iterable[np.ndarray]) -> str:
@@ -259,8 +411,20 @@ class KeyIndex:
         with self.table.io.new_output(location).create(overwrite=True) as stream, \
                 pq.ParquetWriter(stream, schema, compression="none", use_dictionary=False,
                                  column_encoding={HASH: "DELTA_BINARY_PACKED"}) as writer:
+            group = 0
             for part in parts:
                 for start in range(0, len(part), ROW_GROUP):
                     writer.write_table(pa.table({HASH: part[start:start + ROW_GROUP]}, schema=schema),
                                        row_group_size=ROW_GROUP)
+                    if self.cache:
+                        self.cache.put(self.location, location, group, part[start:start + ROW_GROUP], pending=True)
+                    group += 1
+        if self.cache:
+            self.cache.publish(self.location, location)
+            self.cache.trim()
         return location
+
+    def forget_cached(self) -> None:
+        """Remove this table's runs from the local cache (an erasure deletes them from the store)."""
+        if self.cache:
+            self.cache.forget(self.location)

@@ -37,7 +37,7 @@ from santelake.ingest.dedupe import DEFAULT_DEDUPE_BYTES, DuplicateFinder, dedup
 from santelake.ingest.errors import FileRejectedError
 from santelake.ingest.expectations import AUDIT_ROWS, Audit, audit
 from santelake.ingest.identity import ALREADY_LOADED, SOURCE_FILE, settle
-from santelake.ingest.keyindex import FileHashes, KeyIndex
+from santelake.ingest.keyindex import FileHashes, KeyIndex, RunCache
 from santelake.ingest.quarantine import DEFAULT_MEMORY_ROWS, Quarantine
 from santelake.ingest.rules import KnownPersons, RowRule, table_rules
 from santelake.lake.append import ChunkedAppend
@@ -265,7 +265,7 @@ class Loader:
                  threshold: float = DEFAULT_THRESHOLD, flush_rows: int = DEFAULT_FLUSH_ROWS,
                  dedupe_cap: int = DEFAULT_DEDUPE_BYTES, spill_dir: Path | None = None,
                  gx_dir: Path | None = None, ops_history: int = DEFAULT_OPS_HISTORY,
-                 quarantine_memory_rows: int = DEFAULT_MEMORY_ROWS,
+                 quarantine_memory_rows: int = DEFAULT_MEMORY_ROWS, key_cache: RunCache | None = None,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                  after_step: Callable[[str], None] = lambda _: None) -> None:
         self.catalog = catalog
@@ -283,6 +283,9 @@ class Loader:
         self.ops_history = ops_history
         # Rows set aside held in memory; more go to a file in ``spill_dir`` (``ingest.quarantine``).
         self.quarantine_memory_rows = quarantine_memory_rows
+        # The key index's runs, decoded on local disk (``ingest.keyindex.RunCache``); None reads
+        # them from the store at every check.
+        self.key_cache = key_cache
         self.clock = clock
         # Called after each durable step; tests use it to kill the process at that point.
         self.after_step = after_step
@@ -427,7 +430,8 @@ class Loader:
             if declared.on_repeat is not None and declared.identifier_fields else None
         repeats = settle(table, declared, finder, appender, hashes,
                          lambda rows, people, earlier: quarantine.add(rows, [ALREADY_LOADED] * len(rows), people,
-                                                                      earlier))
+                                                                      earlier),
+                         self.key_cache)
         published -= repeats.unchanged + repeats.refused
         summary = {ROWS_READ: str(read), "santelake.rows-published": str(published),
                    "santelake.rows-quarantined": str(len(quarantine)), ROWS_UPDATED: str(repeats.updated),
@@ -440,7 +444,7 @@ class Loader:
             # written while the quarantine and the commit are: a load that dies before it is done
             # leaves files no run covers, which later checks read (and index), never skip.
             run = indexer.submit(
-                KeyIndex(table).write, [data_file.file_path for data_file in appender.data_files],
+                KeyIndex(table, self.key_cache).write, [data_file.file_path for data_file in appender.data_files],
                 hashes.parts(np.concatenate(repeats.rewritten) if repeats.rewritten else None))
         try:
             self._write_quarantine(quarantine_table, declared, path, sha256, quarantine)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from santelake.ingest.keyindex import RunCache
 from santelake.ingest.load import Loader
 from santelake.lake.catalog import open_catalog
 from santelake.locations import schemas_dir
@@ -35,11 +36,17 @@ def pseudonymiser(settings: PlatformSettings) -> Pseudonymiser:
     return Pseudonymiser.from_chain(load_key_chain(path=settings.pseudonym_key_file))
 
 
+def key_cache(settings: PlatformSettings) -> RunCache:
+    """Where this installation's loads keep the key index's runs decoded (``ingest.keyindex.RunCache``)."""
+    return RunCache(settings.work_dir / "key-cache", settings.key_cache_bytes)
+
+
 def loader(settings: PlatformSettings, catalog: Any | None = None, declared: dict[str, TableSchema] | None = None,
            **options: Any) -> Loader:
     """A loader whose key chain is the one the lake's tables record (a re-keying may be under way);
     ``declared``: the installation's schemas, when the caller has read them already."""
     options.setdefault("gx_dir", settings.work_dir / "gx")
+    options.setdefault("key_cache", key_cache(settings))
     catalog = catalog or open_catalog(settings)
     declared, lake_pseudonymiser = declared or schemas(settings.schemas_dir), pseudonymiser(settings)
     check_tables(catalog, declared, lake_pseudonymiser)

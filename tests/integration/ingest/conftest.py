@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from santelake.ingest import runner
+from santelake.ingest.keyindex import RunCache
 from santelake.ingest.load import Loader
-from santelake.settings import PlatformSettings
+from santelake.settings import KEY_CACHE_BYTES, PlatformSettings
 from santelake.synth import synthesize
 
 
@@ -33,7 +34,10 @@ def scratch_loader(platform: PlatformSettings, catalog: Any, scratch_namespace: 
 
     def make(**options: Any) -> Loader:
         # Lookups by the declared names keep working; tables are created in the scratch namespace.
-        return Loader(catalog, pseudonymiser, schemas, **({"flush_rows": 200, "gx_dir": tmp_path / "gx"} | options))
+        # A key cache as ``runner.loader`` gives every installation's loads (one per test: cold at first).
+        defaults = {"flush_rows": 200, "gx_dir": tmp_path / "gx",
+                    "key_cache": RunCache(tmp_path / "key-cache", KEY_CACHE_BYTES)}
+        return Loader(catalog, pseudonymiser, schemas, **(defaults | options))
 
     return make
 

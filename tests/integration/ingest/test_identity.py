@@ -8,6 +8,7 @@ quarantine, naming the earlier file.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -342,4 +343,33 @@ def test_the_key_index_skips_files_it_clears_and_files_it_does_not_cover_are_sti
     assert (again.rows_published, again.rows_refused) == (0, 50), again
     runs = index.runs()
     assert any(run.files == live for run in runs), runs
+    assert _count(loader, CLAIMS) == first.rows_published
+
+
+def test_the_key_cache_answers_from_disk_and_a_damaged_or_missing_one_is_read_from_the_store(
+        scratch: tuple[Loader, str], extracts: Path, tmp_path: Path) -> None:
+    """The loader keeps the key index's runs decoded on its disk (``keyindex.RunCache``). What the
+    store holds decides: a cached group that does not match its run, or no cache at all, is read
+    from the store again, and re-sent claims are refused either way."""
+    from santelake.ingest.keyindex import KeyIndex
+
+    loader, _ = scratch
+    assert loader.key_cache is not None
+    loader.load(BENEFICIARIES, extracts / "beneficiaries.csv")
+    first = loader.load(CLAIMS, extracts / "outpatient_claims.csv")
+    table = _table(loader, CLAIMS)
+    [run] = KeyIndex(table).runs()
+    folder = loader.key_cache.table_folder(KeyIndex(table).location)
+    group = folder / run.path.rsplit("/", 1)[-1].removesuffix(".parquet") / "00000.i64"
+    stored = pq.read_table(table.io.new_input(run.path).open()).column(0).to_numpy()
+    assert np.array_equal(np.fromfile(group, dtype=np.int64), stored)  # kept as written
+    header, rows = _lines(extracts / "outpatient_claims.csv")
+    group.write_bytes(group.read_bytes()[:-8])  # one hash short
+    again = loader.load(CLAIMS, _write(tmp_path / "claims-again.csv", header, rows[:50], b"\r\n"))
+    assert (again.rows_published, again.rows_refused) == (0, 50), again
+    assert np.array_equal(np.fromfile(group, dtype=np.int64), stored)  # read from the store, kept again
+    shutil.rmtree(loader.key_cache.folder)  # a fresh machine: the runs are read from the store, and kept
+    third = loader.load(CLAIMS, _write(tmp_path / "claims-third.csv", header, rows[50:80], b"\n"))
+    assert (third.rows_published, third.rows_refused) == (0, 30), third
+    assert np.array_equal(np.fromfile(group, dtype=np.int64), stored)
     assert _count(loader, CLAIMS) == first.rows_published

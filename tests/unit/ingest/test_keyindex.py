@@ -1,4 +1,5 @@
-"""The key index's in-memory parts (ingest/keyindex.py): the file's hashes in order, each once."""
+"""The key index (ingest/keyindex.py): the file's hashes in order, each once; runs written, matched
+and pruned (on a local folder standing in for the object store); the local cache of runs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from santelake.ingest import keyindex
 from santelake.ingest.keyindex import (
     SORTED_LOOKUPS,
     FileHashes,
+    RunCache,
     as_int64,
     member,
     shares_a_hash,
@@ -103,6 +105,117 @@ def test_runs_are_listed_with_their_files_matched_and_pruned(tmp_path: Path, mon
     assert found == {paths[1], paths[2]}
     assert index.prune({"s3://w/c"}) == 2
     assert [run.path for run in index.runs()] == [paths[1]]
+
+
+def _cached(cache: RunCache) -> dict[str, list[str]]:
+    """Each cached run (of any table) and its row groups' files."""
+    return {folder.name: sorted(path.name for path in folder.iterdir())
+            for table in sorted(cache.folder.iterdir()) for folder in sorted(table.iterdir())}
+
+
+def _group(cache: RunCache, index: keyindex.KeyIndex, run_path: str, group: int) -> Path:
+    run = run_path.rsplit("/", 1)[-1].removesuffix(".parquet")
+    return cache.table_folder(index.location) / run / f"{group:05d}.i64"
+
+
+def test_the_cache_is_filled_by_writes_and_reads_and_answers_without_the_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyindex, "ROW_GROUP", 1_000)
+    cache = RunCache(tmp_path / "cache", 1 << 30)
+    values = [sorted_unique(as_int64(_hashes(2_500, seed))) for seed in (30, 31)]
+    written = keyindex.KeyIndex(_Table(tmp_path), cache).write(["s3://w/a"], [values[0]])
+    other = keyindex.KeyIndex(_Table(tmp_path)).write(["s3://w/b"], [values[1]])  # no cache: not kept
+    name = written.rsplit("/", 1)[-1].removesuffix(".parquet")
+    assert _cached(cache) == {name: ["00000.i64", "00001.i64", "00002.i64"]}
+    index = keyindex.KeyIndex(_Table(tmp_path), cache)
+    runs = index.runs()
+    fresh = _hashes(3_000, 32)
+    assert index.repeated(runs, FileHashes([fresh], len(fresh), tmp_path)) == set()
+    # Read from the store once, the second run is cached too, byte for byte its row groups.
+    other_name = other.rsplit("/", 1)[-1].removesuffix(".parquet")
+    assert _cached(cache)[other_name] == ["00000.i64", "00001.i64", "00002.i64"]
+    assert np.array_equal(np.concatenate([np.fromfile(_group(cache, index, other, group), dtype=np.int64)
+                                          for group in range(3)]), values[1])
+    # With the runs gone from the store, the cache alone still finds a repeated hash, and only there.
+    for run in runs:
+        Path(run.path.removeprefix("file://")).unlink()
+    known = np.array([values[1][2_100]]).view(np.uint64) ^ keyindex.SIGN
+    assert index.repeated(runs, FileHashes([fresh, known], len(fresh) + 1, tmp_path)) == {other}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "first hash changed", "empty"])
+def test_a_cached_group_that_does_not_match_its_run_is_dropped_and_read_from_the_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, damage: str) -> None:
+    monkeypatch.setattr(keyindex, "ROW_GROUP", 1_000)
+    cache = RunCache(tmp_path / "cache", 1 << 30)
+    index = keyindex.KeyIndex(_Table(tmp_path), cache)
+    values = sorted_unique(as_int64(_hashes(2_500, 40)))
+    path = index.write(["s3://w/a"], [values])
+    group = _group(cache, index, path, 0)
+    cached = np.fromfile(group, dtype=np.int64)
+    assert np.array_equal(cached, values[:1_000])
+    if damage == "truncated":
+        cached[:-1].tofile(group)
+    elif damage == "first hash changed":
+        cached[0] -= 1
+        cached.tofile(group)
+    else:
+        group.write_bytes(b"")
+    # The damaged group held the repeated hash: found all the same, from the store.
+    known = np.array([values[500]]).view(np.uint64) ^ keyindex.SIGN
+    assert index.repeated(index.runs(), FileHashes([known], 1, tmp_path)) == {path}
+    assert "does not match its run's footer" in caplog.text
+    assert np.array_equal(np.fromfile(group, dtype=np.int64), values[:1_000])  # put back as read
+
+
+def test_the_cache_keeps_its_limit_dropping_the_runs_least_recently_used(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(keyindex, "ROW_GROUP", 1_000)
+    cache = RunCache(tmp_path / "cache", 3 * 8_000)  # three row groups of 1,000 hashes
+    index = keyindex.KeyIndex(_Table(tmp_path), cache)
+    paths = [index.write([f"s3://w/{seed}"], [sorted_unique(as_int64(_hashes(1_000, seed)))]) for seed in (50, 51, 52)]
+    names = [path.rsplit("/", 1)[-1].removesuffix(".parquet") for path in paths]
+    for age, path in zip((300, 100, 200), paths, strict=True):  # the first run is the least recently used
+        os.utime(_group(cache, index, path, 0).parent, (1e9 - age, 1e9 - age))
+    assert cache.trim() == 0  # at its limit, not over
+    index.write(["s3://w/53"], [sorted_unique(as_int64(_hashes(1_000, 53)))])
+    assert names[0] not in _cached(cache) and {names[1], names[2]} <= set(_cached(cache))
+    assert len(_cached(cache)) == 3
+    # Nothing is kept at 0, and a negative size is refused.
+    nothing = RunCache(tmp_path / "none", 0)
+    keyindex.KeyIndex(_Table(tmp_path), nothing).write(["s3://w/e"], [sorted_unique(as_int64(_hashes(10, 54)))])
+    assert not nothing.folder.exists()
+    with pytest.raises(ValueError, match="0 or more bytes"):
+        RunCache(tmp_path / "bad", -1)
+
+
+def test_runs_the_store_no_longer_holds_leave_the_cache_and_an_erasure_forgets_its_tables(tmp_path: Path) -> None:
+    cache = RunCache(tmp_path / "cache", 1 << 30)
+    index = keyindex.KeyIndex(_Table(tmp_path), cache)
+    other = keyindex.KeyIndex(_Table(tmp_path / "other"), cache)
+    kept, pruned = (index.write([f"s3://w/{seed}"], [sorted_unique(as_int64(_hashes(100, seed)))]) for seed in (70, 71))
+    elsewhere = other.write(["s3://w/x"], [sorted_unique(as_int64(_hashes(100, 72)))])
+    assert len(_cached(cache)) == 3 and not any(name.startswith(keyindex.PENDING) for name in _cached(cache))
+    # A run being written is not listed yet: a listing meanwhile leaves its groups alone.
+    cache.put(index.location, "s3://w/t/santelake-keys/run-new.parquet", 0, np.arange(3), pending=True)
+    assert index.prune({"s3://w/70"}) == 1  # the run of s3://w/71 is deleted from the store...
+    assert _group(cache, index, kept, 0).exists() and not _group(cache, index, pruned, 0).parent.exists()
+    assert (cache.table_folder(index.location) / f"{keyindex.PENDING}run-new").exists()
+    index.forget_cached()  # ... and an erasure forgets the table's runs, not another table's
+    assert not cache.table_folder(index.location).exists() and _group(cache, other, elsewhere, 0).exists()
+
+
+def test_a_cache_that_cannot_be_written_costs_only_its_speed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "cache").write_text("a file where the folder should be")
+    cache = RunCache(tmp_path / "cache", 1 << 30)
+    index = keyindex.KeyIndex(_Table(tmp_path), cache)
+    values = sorted_unique(as_int64(_hashes(100, 60)))
+    path = index.write(["s3://w/a"], [values])
+    assert "cannot write" in caplog.text
+    known = np.array([values[7]]).view(np.uint64) ^ keyindex.SIGN
+    assert index.repeated(index.runs(), FileHashes([known], 1, tmp_path)) == {path}
 
 
 def test_more_parts_than_a_uint16_names_are_refused_not_mixed(tmp_path: Path,
