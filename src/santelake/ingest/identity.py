@@ -56,6 +56,7 @@ from santelake.ingest.keyindex import (
     RunCache,
     as_int64,
     member,
+    search,
     sorted_unique,
 )
 from santelake.lake.append import ChunkedAppend
@@ -399,7 +400,7 @@ def _refuse(keys: list[str], pairs: pa.Table, published: tuple[np.ndarray, np.nd
     first = pairs.group_by(keys + ([PERSON] if PERSON in pairs.column_names else []) + [WHERE, POSITION]) \
         .aggregate([(LAKE_FILE, "min")])
     hashes, numbers = published
-    rows = numbers[np.searchsorted(hashes, row_hashes(first, keys))].tolist()
+    rows = numbers[search(hashes, row_hashes(first, keys))].tolist()
     people = first[PERSON].to_pylist() if PERSON in first.column_names else [None] * first.num_rows
     # One string per earlier file, shared by its rows.
     named = {index: sources.get(paths[index]) or f"an earlier load ({paths[index]})"

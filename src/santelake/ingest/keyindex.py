@@ -74,6 +74,17 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def search(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(ordered, values)``, the values looked up in ascending order from
+    ``SORTED_LOOKUPS`` of them on (as in ``member``): each search starts near the last one."""
+    if len(values) < SORTED_LOOKUPS:
+        return np.searchsorted(ordered, values)
+    order = np.argsort(values)
+    where = np.empty(len(values), dtype=np.intp)
+    where[order] = np.searchsorted(ordered, values[order])
+    return where
+
+
 def member(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
     """Whether each of ``values`` is in ``ordered`` (sorted): a binary search each, so time grows
     with ``values``, not with ``ordered``. ``np.isin`` sorts both together on every call: asked

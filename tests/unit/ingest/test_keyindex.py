@@ -15,6 +15,7 @@ from santelake.ingest.keyindex import (
     RunCache,
     as_int64,
     member,
+    search,
     shares_a_hash,
     sorted_unique,
 )
@@ -67,6 +68,17 @@ def test_member_matches_numpy_isin_at_both_ends_and_in_between() -> None:
     few = np.concatenate([values[:300], values[-4:]])  # each looked up as it comes
     assert len(few) < SORTED_LOOKUPS and (member(few, ordered) == np.isin(few, ordered)).all()
     assert member(few, ordered)[-4:].tolist() == [False, False, True, True]
+
+
+@pytest.mark.parametrize("count", [10, SORTED_LOOKUPS, 50_000])
+def test_search_matches_numpy_searchsorted_on_both_paths(count: int) -> None:
+    ordered = np.sort(_hashes(20_000, 80))
+    rng = np.random.default_rng(82)
+    # Half held (some several times), half not; in random order.
+    values = np.concatenate([_hashes(count - count // 2, 81), ordered[rng.integers(0, len(ordered), count // 2)]])
+    rng.shuffle(values)
+    assert len(values) == count
+    assert np.array_equal(search(ordered, values), np.searchsorted(ordered, values))
 
 
 def test_sorted_unique_matches_numpy() -> None:
