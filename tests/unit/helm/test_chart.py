@@ -278,6 +278,8 @@ def test_the_scheduler_may_patch_the_policy_and_catalogue_configmaps_and_nothing
     env = {e["name"]: e.get("value") for e in scheduler["containers"][0]["env"]}
     assert env["SANTELAKE_POLICY_TARGET"] == f"configmap:lake/{policy}"
     assert env["SANTELAKE_CATALOGUE_TARGET"] == f"configmap:lake/{site}"
+    # A whole number of bytes, as the settings read it (helm holds YAML numbers as floats).
+    assert env["SANTELAKE_KEY_CACHE_BYTES"] == "2147483648"
 
 
 def test_the_catalogue_server_holds_no_account_and_reaches_nothing(render: Render) -> None:
